@@ -1,0 +1,16 @@
+# SPIRE targets, included by the top-level Makefile. See spire/README.md.
+#
+#   make spire-build   build spire-server and spire-agent v1.13.3 into tools/bin (once)
+#   make spire-up      start a local server and agent, apply spire/entries.yaml
+#   make spire-down    stop what spire-up started and remove its state
+
+.PHONY: spire-build spire-up spire-down
+
+spire-build:
+	spire/build.sh
+
+spire-up:
+	spire/up.sh
+
+spire-down:
+	spire/down.sh
