@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/identity"
+	"github.com/portcullis-dev/portcullis/internal/config"
+	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/proxy"
+)
+
+type serveFlags struct {
+	dev        bool
+	configFile string
+	dataDir    string
+	listen     string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway",
+		Long: `Run the gateway.
+
+With --dev it needs nothing else on the machine: an embedded dev CA issues
+SVIDs to the gateway and to three demo workloads (written under
+<data-dir>/dev/), an in-process fake LLM provider serves a few models, and the
+default policy bundle decides. With --config it runs from a YAML file (see
+docs/configuration.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.dev == (f.configFile != "") {
+				return errors.New("serve: pass exactly one of --dev or --config FILE")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, f, cmd.OutOrStdout())
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.dev, "dev", false, "run with the embedded dev CA, fake provider and default policy")
+	fl.StringVar(&f.configFile, "config", "", "YAML configuration file")
+	fl.StringVar(&f.dataDir, "data-dir", "./.portcullis", "directory for dev-mode state (CA, SVIDs, audit log)")
+	fl.StringVar(&f.listen, "listen", "", "listen address (default 127.0.0.1:8443, or the config's listen)")
+	return cmd
+}
+
+// gateway is everything serve builds, in the order it must be closed.
+type gateway struct {
+	log      *logrus.Logger
+	source   identity.Source
+	engine   *policy.Engine
+	audit    *audit.Log
+	trust    []spiffeid.TrustDomain
+	handler  *proxy.Gateway
+	cfg      *config.Config
+	closers  []func() error
+	devNotes func(addr string) string
+}
+
+func (g *gateway) close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		if err := g.closers[i](); err != nil {
+			g.log.WithError(err).Warn("shutdown: close failed")
+		}
+	}
+}
+
+func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int, error) }) error {
+	var (
+		g   *gateway
+		err error
+	)
+	if f.dev {
+		g, err = buildDev(ctx, f)
+	} else {
+		g, err = buildFromConfig(ctx, f.configFile)
+	}
+	if err != nil {
+		return err
+	}
+	defer g.close()
+	if f.listen != "" {
+		g.cfg.Listen = f.listen
+	}
+
+	tlsCfg, err := identity.ServerTLSConfig(g.source, g.trust)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	srv, err := proxy.NewServer(g.handler, tlsCfg, proxy.ServerOptions{
+		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
+		IdleTimeout:       g.cfg.Limits.IdleTimeout,
+	}, g.log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", g.cfg.Listen, err)
+	}
+	addr := ln.Addr().String()
+	if _, err := g.audit.Append(ctx, &audit.Event{Type: "startup", Detail: map[string]any{
+		"listen": addr, "policy_revision": g.engine.Revision(), "version": version,
+	}}); err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: audit log not writable: %w", err)
+	}
+
+	go g.reloadOnSIGHUP(ctx)
+	if g.cfg.Policy.Watch {
+		go g.engine.Watch(ctx, 2*time.Second)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	g.log.WithFields(logrus.Fields{"listen": addr, "policy_revision": g.engine.Revision()}).Info("portcullis is serving (mTLS, HTTP/2 and HTTP/1.1)")
+	if g.devNotes != nil {
+		fmt.Fprint(out, g.devNotes(addr))
+	}
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	g.log.WithField("timeout", g.cfg.Limits.ShutdownTimeout).Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		g.log.WithError(err).Warn("shutdown: drain timed out")
+	}
+	if _, err := g.audit.Append(context.Background(), &audit.Event{Type: "shutdown"}); err != nil {
+		g.log.WithError(err).Error("shutdown: audit record not written")
+	}
+	return nil
+}
+
+// reloadOnSIGHUP re-reads the policy bundle on SIGHUP. A broken bundle is
+// refused and the running one stays.
+func (g *gateway) reloadOnSIGHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			old := g.engine.Revision()
+			err := g.engine.Reload(ctx)
+			ev := &audit.Event{Type: "policy.reload", Detail: map[string]any{"from": old, "to": g.engine.Revision()}}
+			if err != nil {
+				ev.Error = err.Error()
+				g.log.WithError(err).Error("policy reload refused; keeping the running bundle")
+			} else {
+				g.log.WithField("revision", g.engine.Revision()).Info("policy reloaded")
+			}
+			if _, aerr := g.audit.Append(ctx, ev); aerr != nil {
+				g.log.WithError(aerr).Error("audit: policy reload record not written")
+			}
+		}
+	}
+}
+
+func newLogger(format, level string) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.Out = os.Stderr
+	if format == "json" {
+		l.Formatter = &logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano}
+	} else {
+		l.Formatter = &logrus.TextFormatter{FullTimestamp: true}
+	}
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	l.Level = lv
+	return l, nil
+}

@@ -1,0 +1,337 @@
+// Package config reads and checks the gateway's YAML configuration.
+//
+// A configuration is decoded strictly (unknown fields are errors), defaults
+// are filled in, and every value is checked before the gateway starts
+// listening. An error names the field by its YAML path and says what is
+// wrong with it:
+//
+//	config: providers[0].api_key_env: environment variable OPENAI_KEY is not set
+//
+// The format is documented field by field in docs/configuration.md; an
+// example lives in examples/config/portcullis.yaml.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole gateway configuration.
+type Config struct {
+	Listen       string      `yaml:"listen"`
+	TrustDomains []string    `yaml:"trust_domains"`
+	SVID         SVID        `yaml:"svid"`
+	Principals   []Principal `yaml:"principals"`
+	Policy       Policy      `yaml:"policy"`
+	Providers    []Provider  `yaml:"providers"`
+	Audit        Audit       `yaml:"audit"`
+	Limits       Limits      `yaml:"limits"`
+	Log          Log         `yaml:"log"`
+}
+
+// SVID says where the gateway's own X.509-SVID and the trust bundles come from.
+type SVID struct {
+	// Source is "workload_api" or "files".
+	Source      string      `yaml:"source"`
+	WorkloadAPI WorkloadAPI `yaml:"workload_api"`
+	Files       Files       `yaml:"files"`
+}
+
+// WorkloadAPI is a SPIFFE Workload API endpoint (a SPIRE agent).
+type WorkloadAPI struct {
+	// Socket is a unix:// address; empty means $SPIFFE_ENDPOINT_SOCKET.
+	Socket  string        `yaml:"socket"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Files are PEM files re-read when they change.
+type Files struct {
+	Cert     string        `yaml:"cert"`
+	Key      string        `yaml:"key"`
+	Bundle   string        `yaml:"bundle"`
+	Interval time.Duration `yaml:"interval"`
+}
+
+// Principal maps a SPIFFE ID template to a principal kind (and tenant).
+type Principal struct {
+	Match  string `yaml:"match"`
+	Kind   string `yaml:"kind"`
+	Tenant string `yaml:"tenant"`
+}
+
+// Policy locates the Rego bundle.
+type Policy struct {
+	// Bundle is a directory; empty means the embedded default bundle.
+	Bundle    string        `yaml:"bundle"`
+	Timeout   time.Duration `yaml:"timeout"`
+	CacheSize int           `yaml:"cache_size"`
+	// Watch re-reads the bundle when its files change (SIGHUP always does).
+	Watch bool `yaml:"watch"`
+}
+
+// Provider is one upstream LLM service.
+type Provider struct {
+	Name       string        `yaml:"name"`
+	Format     string        `yaml:"format"`
+	BaseURL    string        `yaml:"base_url"`
+	APIKeyEnv  string        `yaml:"api_key_env"`
+	APIKeyFile string        `yaml:"api_key_file"`
+	Timeout    time.Duration `yaml:"timeout"`
+	Models     []Model       `yaml:"models"`
+}
+
+// Model is a client-facing model name and the provider's name for it.
+type Model struct {
+	Name     string `yaml:"name"`
+	Upstream string `yaml:"upstream"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	Dir string `yaml:"dir"`
+	// DigestKeyFile holds the key for prompt digests (≥16 bytes); created if missing.
+	DigestKeyFile string `yaml:"digest_key_file"`
+}
+
+// Limits bound what one request may cost.
+type Limits struct {
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Log configures process logging.
+type Log struct {
+	Format string `yaml:"format"` // json or text
+	Level  string `yaml:"level"`
+}
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:8443"
+	DefaultMaxBodyBytes    = 4 << 20
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// FieldError is a problem with one configuration field.
+type FieldError struct {
+	Field string // YAML path, e.g. providers[0].base_url
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Msg }
+
+// Load reads, decodes, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b)
+}
+
+// Parse decodes and validates a YAML document.
+func Parse(b []byte) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: the file is empty")
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Limits.MaxBodyBytes == 0 {
+		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Limits.ShutdownTimeout == 0 {
+		c.Limits.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.SVID.WorkloadAPI.Timeout == 0 {
+		c.SVID.WorkloadAPI.Timeout = 30 * time.Second
+	}
+	for i := range c.Providers {
+		if c.Providers[i].Format == "" {
+			c.Providers[i].Format = "openai"
+		}
+	}
+}
+
+// Validate checks every field and returns the first problem found.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return &FieldError{"listen", fmt.Sprintf("%q is not host:port", c.Listen)}
+	}
+	if len(c.TrustDomains) == 0 {
+		return &FieldError{"trust_domains", "at least one trust domain is required"}
+	}
+	for i, td := range c.TrustDomains {
+		if td == "" || strings.ContainsAny(td, "/:") || strings.ToLower(td) != td {
+			return &FieldError{fmt.Sprintf("trust_domains[%d]", i), fmt.Sprintf("%q is not a trust domain name (lowercase, no scheme or path)", td)}
+		}
+	}
+	if err := c.SVID.validate(); err != nil {
+		return err
+	}
+	if len(c.Principals) == 0 {
+		return &FieldError{"principals", "at least one principal template is required; without one every caller is refused"}
+	}
+	for i, p := range c.Principals {
+		f := fmt.Sprintf("principals[%d]", i)
+		if !strings.HasPrefix(p.Match, "spiffe://") {
+			return &FieldError{f + ".match", fmt.Sprintf("%q must be a SPIFFE ID template starting with spiffe://", p.Match)}
+		}
+		switch p.Kind {
+		case "human", "application", "agent":
+		default:
+			return &FieldError{f + ".kind", fmt.Sprintf("%q must be one of human, application, agent", p.Kind)}
+		}
+		if !strings.Contains(p.Match, "{tenant}") && p.Tenant == "" {
+			return &FieldError{f + ".tenant", "required when match has no {tenant} placeholder"}
+		}
+	}
+	if c.Policy.Bundle != "" {
+		if st, err := os.Stat(c.Policy.Bundle); err != nil || !st.IsDir() {
+			return &FieldError{"policy.bundle", fmt.Sprintf("%q is not a readable directory", c.Policy.Bundle)}
+		}
+	}
+	if c.Policy.Timeout < 0 {
+		return &FieldError{"policy.timeout", "must not be negative"}
+	}
+	if len(c.Providers) == 0 {
+		return &FieldError{"providers", "at least one provider is required"}
+	}
+	seenProv := map[string]bool{}
+	seenModel := map[string]string{}
+	for i, p := range c.Providers {
+		f := fmt.Sprintf("providers[%d]", i)
+		if p.Name == "" {
+			return &FieldError{f + ".name", "required"}
+		}
+		if seenProv[p.Name] {
+			return &FieldError{f + ".name", fmt.Sprintf("provider %q is defined twice", p.Name)}
+		}
+		seenProv[p.Name] = true
+		if p.Format != "openai" {
+			return &FieldError{f + ".format", fmt.Sprintf("%q is not supported (supported: openai)", p.Format)}
+		}
+		u, err := url.Parse(p.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &FieldError{f + ".base_url", fmt.Sprintf("%q must be an absolute http(s) URL", p.BaseURL)}
+		}
+		if p.APIKeyEnv != "" && p.APIKeyFile != "" {
+			return &FieldError{f, "set api_key_env or api_key_file, not both"}
+		}
+		if p.APIKeyEnv != "" {
+			if _, ok := os.LookupEnv(p.APIKeyEnv); !ok {
+				return &FieldError{f + ".api_key_env", fmt.Sprintf("environment variable %s is not set", p.APIKeyEnv)}
+			}
+		}
+		if p.APIKeyFile != "" {
+			if _, err := os.ReadFile(p.APIKeyFile); err != nil {
+				return &FieldError{f + ".api_key_file", fmt.Sprintf("cannot read %q: %v", p.APIKeyFile, err)}
+			}
+		}
+		if p.Timeout < 0 {
+			return &FieldError{f + ".timeout", "must not be negative"}
+		}
+		if len(p.Models) == 0 {
+			return &FieldError{f + ".models", "at least one model is required"}
+		}
+		for j, m := range p.Models {
+			mf := fmt.Sprintf("%s.models[%d]", f, j)
+			if m.Name == "" {
+				return &FieldError{mf + ".name", "required"}
+			}
+			if other, dup := seenModel[m.Name]; dup {
+				return &FieldError{mf + ".name", fmt.Sprintf("model %q is already served by provider %q", m.Name, other)}
+			}
+			seenModel[m.Name] = p.Name
+		}
+	}
+	if c.Audit.Dir == "" {
+		return &FieldError{"audit.dir", "required: the gateway refuses to run without an audit log"}
+	}
+	if c.Limits.MaxBodyBytes < 0 {
+		return &FieldError{"limits.max_body_bytes", "must not be negative"}
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return &FieldError{"log.format", fmt.Sprintf("%q must be json or text", c.Log.Format)}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &FieldError{"log.level", fmt.Sprintf("%q must be one of debug, info, warn, error", c.Log.Level)}
+	}
+	return nil
+}
+
+func (s *SVID) validate() error {
+	switch s.Source {
+	case "workload_api":
+		if s.WorkloadAPI.Socket == "" && os.Getenv("SPIFFE_ENDPOINT_SOCKET") == "" {
+			return &FieldError{"svid.workload_api.socket", "required when SPIFFE_ENDPOINT_SOCKET is not set"}
+		}
+		if s.WorkloadAPI.Socket != "" && !strings.HasPrefix(s.WorkloadAPI.Socket, "unix://") && !strings.HasPrefix(s.WorkloadAPI.Socket, "tcp://") {
+			return &FieldError{"svid.workload_api.socket", fmt.Sprintf("%q must be a unix:// or tcp:// address", s.WorkloadAPI.Socket)}
+		}
+	case "files":
+		for _, f := range []struct{ name, path string }{{"cert", s.Files.Cert}, {"key", s.Files.Key}, {"bundle", s.Files.Bundle}} {
+			if f.path == "" {
+				return &FieldError{"svid.files." + f.name, "required"}
+			}
+			if _, err := os.Stat(f.path); err != nil {
+				return &FieldError{"svid.files." + f.name, fmt.Sprintf("cannot read %q: %v", f.path, err)}
+			}
+		}
+	case "":
+		return &FieldError{"svid.source", "required: workload_api or files"}
+	default:
+		return &FieldError{"svid.source", fmt.Sprintf("%q must be workload_api or files", s.Source)}
+	}
+	return nil
+}
+
+// APIKey reads the provider's credential from its environment variable or file.
+func (p *Provider) APIKey() (string, error) {
+	switch {
+	case p.APIKeyEnv != "":
+		return os.Getenv(p.APIKeyEnv), nil
+	case p.APIKeyFile != "":
+		b, err := os.ReadFile(p.APIKeyFile)
+		if err != nil {
+			return "", fmt.Errorf("config: provider %s: %w", p.Name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", nil
+}

@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/policy"
+)
+
+// exchange is one proxied model call, from decision to completion.
+type exchange struct {
+	caller   *caller
+	req      *LLMRequest
+	route    *Route
+	body     []byte // what goes upstream
+	apiPath  string
+	decision policy.Decision
+	seq      uint64 // audit seq of the decision record
+
+	status   int
+	usage    *Usage
+	calls    []ToolCall
+	upErr    error
+	finished bool
+}
+
+type exchangeKey struct{}
+
+func (g *Gateway) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			g.reject(w, r, c, nil, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
+				fmt.Sprintf("request body exceeds the gateway's limit of %d bytes", g.cfg.MaxBodyBytes))
+			return
+		}
+		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, "could not read request body: "+err.Error())
+		return
+	}
+	req, err := ParseChatRequest(body, g.cfg.DigestKey)
+	if err != nil {
+		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, err.Error())
+		return
+	}
+	route, err := g.cfg.Router.Lookup(req.Model)
+	if err != nil {
+		g.reject(w, r, c, req, http.StatusNotFound, codeUnknownModel,
+			fmt.Sprintf("the model %q does not exist on this gateway", req.Model))
+		return
+	}
+	x := &exchange{caller: c, req: req, route: route, body: body, apiPath: "/chat/completions"}
+
+	in := &policy.Input{
+		Action:    "llm.invoke",
+		Principal: policyPrincipal(c.principal),
+		Request: &policy.Request{
+			API:         string(req.API),
+			Model:       req.Model,
+			Provider:    route.Provider.Name,
+			Stream:      req.Stream,
+			Tools:       req.Tools,
+			ToolResults: req.ToolResults,
+			MaxTokens:   req.MaxTokens,
+			Prompt:      policy.Prompt{Bytes: req.PromptBytes, Messages: req.Messages},
+		},
+	}
+	d, perr := g.cfg.Policy.Decide(r.Context(), in)
+	if perr != nil {
+		d.Allow = false
+		if len(d.Reasons) == 0 {
+			d.Reasons = []string{"policy evaluation failed"}
+		}
+	}
+	x.decision = d
+	status, code, msg := http.StatusOK, "", ""
+	if perr != nil {
+		status, code = http.StatusForbidden, codePolicyError
+		msg = "the policy engine could not decide this request, so it is refused (decision id " + c.id + ")"
+	} else if !d.Allow {
+		status, code = http.StatusForbidden, codePolicyDenied
+		msg = "denied by policy: " + strings.Join(d.Reasons, "; ")
+	} else if m, why := g.applyObligations(x); m != "" {
+		status, code, msg = http.StatusForbidden, codePolicyDenied, m
+		x.decision.Allow = false
+		x.decision.Reasons = append(x.decision.Reasons, why)
+	}
+
+	ev := g.decisionEvent(x, status)
+	if perr != nil {
+		ev.Error = perr.Error()
+	}
+	seq, err := g.cfg.Audit.Append(r.Context(), ev)
+	if err != nil {
+		g.auditUnavailable(w, c.id, err)
+		return
+	}
+	x.seq = seq
+	w.Header().Set("X-Portcullis-Audit-Seq", strconv.FormatUint(seq, 10))
+	if status != http.StatusOK {
+		g.logRequest(x, status, perr)
+		writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id})
+		return
+	}
+	g.forward(w, r, x)
+}
+
+// applyObligations narrows the request as the decision demands. It returns a
+// client message and an audit reason when an obligation cannot be met.
+func (g *Gateway) applyObligations(x *exchange) (msg, reason string) {
+	ob := x.decision.Obligations
+	if ob.RequireApproval {
+		return "this request requires a human approval, which this gateway cannot collect yet; it is refused",
+			"obligation require_approval not satisfiable"
+	}
+	if ob.Provider != "" && ob.Provider != x.route.Provider.Name {
+		return fmt.Sprintf("policy pins provider %q but model %q is served by %q", ob.Provider, x.req.Model, x.route.Provider.Name),
+			"obligation provider not satisfiable"
+	}
+	if ob.Tools != nil {
+		allowed := make(map[string]bool, len(ob.Tools))
+		for _, t := range ob.Tools {
+			allowed[t] = true
+		}
+		for _, t := range x.req.Tools {
+			if !allowed[t] {
+				return fmt.Sprintf("tool %q is not allowed for this caller", t), "obligation tools excludes " + t
+			}
+		}
+	}
+	set := map[string]any{}
+	if x.route.UpstreamModel != x.req.Model {
+		set["model"] = x.route.UpstreamModel
+	}
+	if ob.MaxTokens > 0 && (x.req.MaxTokens == 0 || x.req.MaxTokens > ob.MaxTokens) {
+		set["max_completion_tokens"] = ob.MaxTokens
+		set["max_tokens"] = nil
+		x.req.MaxTokens = ob.MaxTokens
+	}
+	if x.req.Stream && !x.req.IncludeUsage {
+		// Usage is what budgets and audit are made of; ask for it.
+		set["stream_options"] = map[string]bool{"include_usage": true}
+	}
+	if len(set) == 0 {
+		return "", ""
+	}
+	b, err := patchBody(x.body, set)
+	if err != nil {
+		return "the request body could not be adjusted to policy", err.Error()
+	}
+	x.body = b
+	return "", ""
+}
+
+func (g *Gateway) decisionEvent(x *exchange, status int) *audit.Event {
+	d := x.decision
+	ad := &audit.Decision{Allow: d.Allow, Reasons: d.Reasons, Revision: d.Revision, CacheHit: d.CacheHit}
+	if ob := d.Obligations; ob.MaxTokens != 0 || ob.Tools != nil || ob.RequireApproval || ob.Provider != "" {
+		ad.Obligations = map[string]any{}
+		if ob.MaxTokens != 0 {
+			ad.Obligations["max_tokens"] = ob.MaxTokens
+		}
+		if ob.Tools != nil {
+			ad.Obligations["tools"] = ob.Tools
+		}
+		if ob.RequireApproval {
+			ad.Obligations["require_approval"] = true
+		}
+		if ob.Provider != "" {
+			ad.Obligations["provider"] = ob.Provider
+		}
+	}
+	ev := &audit.Event{
+		Type:      "decision",
+		RequestID: x.caller.id,
+		Action:    "llm.invoke",
+		Principal: auditPrincipal(x.caller.principal),
+		Request:   auditRequest(x),
+		Decision:  ad,
+	}
+	if status != http.StatusOK {
+		ev.Status = status
+	}
+	return ev
+}
+
+func auditRequest(x *exchange) *audit.Request {
+	r := &audit.Request{
+		API:       string(x.req.API),
+		Model:     x.req.Model,
+		Stream:    x.req.Stream,
+		MaxTokens: x.req.MaxTokens,
+		Prompt:    audit.Prompt{Bytes: x.req.PromptBytes, Messages: x.req.Messages, Digest: x.req.Digest},
+		Tools:     x.req.Tools,
+	}
+	if x.route != nil {
+		r.Provider = x.route.Provider.Name
+		r.UpstreamModel = x.route.UpstreamModel
+	}
+	return r
+}
+
+// reject refuses a request before any decision could be made (bad input,
+// unknown model), and records the refusal.
+func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, c *caller, req *LLMRequest, status int, code, msg string) {
+	ev := &audit.Event{
+		Type:      "decision",
+		RequestID: c.id,
+		Action:    "llm.invoke",
+		Principal: auditPrincipal(c.principal),
+		Decision:  &audit.Decision{Allow: false, Reasons: []string{msg}},
+		Status:    status,
+	}
+	if req != nil {
+		ev.Request = auditRequest(&exchange{req: req})
+	}
+	if _, err := g.cfg.Audit.Append(r.Context(), ev); err != nil {
+		g.auditUnavailable(w, c.id, err)
+		return
+	}
+	g.log.WithFields(logrus.Fields{"request_id": c.id, "spiffe_id": c.principal.ID.String(), "status": status}).Info(msg)
+	writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id})
+}
+
+// completionEvent is the second record of an allowed exchange.
+func (g *Gateway) completionEvent(x *exchange) *audit.Event {
+	ev := &audit.Event{
+		Type:      "completion",
+		RequestID: x.caller.id,
+		Action:    "llm.invoke",
+		Principal: auditPrincipal(x.caller.principal),
+		Request:   &audit.Request{API: string(x.req.API), Model: x.req.Model, Provider: x.route.Provider.Name, UpstreamModel: x.route.UpstreamModel, Stream: x.req.Stream},
+		Status:    x.status,
+		LatencyMS: float64(g.clock().Sub(x.caller.start).Microseconds()) / 1000,
+		Detail:    map[string]any{"decision_seq": x.seq},
+	}
+	if x.usage != nil {
+		ev.Usage = &audit.Usage{PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens, TotalTokens: x.usage.TotalTokens}
+	}
+	for _, tc := range x.calls {
+		ev.ToolCalls = append(ev.ToolCalls, audit.ToolCall{ID: tc.ID, Name: tc.Name, ArgumentsDigest: tc.ArgumentsDigest})
+	}
+	if x.upErr != nil {
+		ev.Error = x.upErr.Error()
+	}
+	return ev
+}
+
+func (g *Gateway) logRequest(x *exchange, status int, err error) {
+	f := logrus.Fields{
+		"request_id": x.caller.id,
+		"spiffe_id":  x.caller.principal.ID.String(),
+		"kind":       string(x.caller.principal.Kind),
+		"tenant":     x.caller.principal.Tenant,
+		"model":      x.req.Model,
+		"allow":      x.decision.Allow,
+		"status":     status,
+		"latency_ms": float64(time.Since(x.caller.start).Microseconds()) / 1000,
+	}
+	if x.route != nil {
+		f["provider"] = x.route.Provider.Name
+	}
+	if x.usage != nil {
+		f["total_tokens"] = x.usage.TotalTokens
+	}
+	e := g.log.WithFields(f)
+	if err != nil {
+		e = e.WithError(err)
+	}
+	e.Info("request")
+}
+
+// bodyReader gives the upstream request a fresh reader over the buffered body.
+func bodyReader(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }

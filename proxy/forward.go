@@ -1,0 +1,173 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// forwardHeaders are the only client headers that reach a provider. Everything
+// else — the client's Authorization (a grant, or a provider key someone tried
+// to smuggle), identity assertions, cookies — stays at the gateway.
+var forwardHeaders = []string{
+	"Content-Type",
+	"Accept",
+	"User-Agent",
+	"Openai-Beta",
+	"Anthropic-Version",
+	"Anthropic-Beta",
+}
+
+// scrubIdentityHeaders drops headers by which a client might try to assert an
+// identity. The gateway never reads them, and never forwards them.
+func scrubIdentityHeaders(h http.Header) {
+	for k := range h {
+		if isIdentityHeader(k) {
+			delete(h, k)
+		}
+	}
+}
+
+func isIdentityHeader(canonical string) bool {
+	switch canonical {
+	case "X-Forwarded-Client-Cert", "X-Spiffe-Id", "X-Forwarded-For", "X-Forwarded-Host",
+		"X-Forwarded-Proto", "X-Real-Ip", "Forwarded", "X-Client-Cert", "Ssl-Client-Cert":
+		return true
+	}
+	return strings.HasPrefix(canonical, "X-Portcullis-")
+}
+
+// NewTransport returns the default upstream transport: pooled connections,
+// HTTP/2 where the provider offers it, bounded timeouts.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil, // never via an environment proxy: keys go only to the configured provider
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 120 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
+	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	if t := x.route.Provider.Timeout; t > 0 && !x.req.Stream {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	defer func() {
+		// Runs on every path out, including the abort panic of a broken
+		// stream: the completion record must not depend on a clean end.
+		if !x.finished {
+			if x.upErr == nil {
+				x.upErr = errors.New("response aborted before completion")
+			}
+			g.complete(r.Context(), x)
+		}
+	}()
+	g.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	p := x.route.Provider
+	pr.Out.URL = upstreamURL(p.BaseURL, x.apiPath)
+	pr.Out.Host = ""
+	h := make(http.Header, len(forwardHeaders)+2)
+	for _, k := range forwardHeaders {
+		if v := pr.In.Header.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	p.setAuth(h)
+	pr.Out.Header = h
+	pr.Out.Body = bodyReader(x.body)
+	pr.Out.ContentLength = int64(len(x.body))
+	pr.Out.GetBody = func() (io.ReadCloser, error) { return bodyReader(x.body), nil }
+}
+
+func (g *Gateway) modifyResponse(res *http.Response) error {
+	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.status = res.StatusCode
+	h := res.Header
+	if up := h.Get("X-Request-Id"); up != "" {
+		h.Set("X-Upstream-Request-Id", up)
+	}
+	h.Del("X-Request-Id") // ours is already set on the response
+	h.Del("Set-Cookie")
+	h.Del("Openai-Organization")
+	h.Set("X-Portcullis-Provider", x.route.Provider.Name)
+	sse := strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+	ctx := res.Request.Context()
+	res.Body = newTap(res.Body, sse, func(t *tap) {
+		x.usage = t.usage
+		x.calls = t.ToolCalls()
+		if t.err != nil {
+			x.upErr = t.err
+		}
+		g.complete(ctx, x)
+	})
+	return nil
+}
+
+// upstreamError answers a request whose provider could not be reached or
+// whose response could not be read before any byte went to the client.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	x.upErr = err
+	status := http.StatusBadGateway
+	msg := fmt.Sprintf("the provider %q could not be reached", x.route.Provider.Name)
+	if errors.Is(err, context.DeadlineExceeded) {
+		status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the provider %q did not answer in time", x.route.Provider.Name)
+	}
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		status, msg = 499, "client closed the request"
+	}
+	x.status = status
+	g.complete(r.Context(), x)
+	if status == 499 {
+		return
+	}
+	writeError(w, apiError{Status: status, Code: codeUpstream, Message: msg, RequestID: x.caller.id})
+}
+
+// complete writes the completion record once per exchange.
+func (g *Gateway) complete(ctx context.Context, x *exchange) {
+	if x.finished {
+		return
+	}
+	x.finished = true
+	// The client may be gone; the record must still be written.
+	ctx = context.WithoutCancel(ctx)
+	if _, err := g.cfg.Audit.Append(ctx, g.completionEvent(x)); err != nil {
+		g.log.WithError(err).WithField("request_id", x.caller.id).Error("audit: completion record not written")
+	}
+	g.logRequest(x, x.status, x.upErr)
+}
+
+// newStdLogger routes net/http's internal log lines into logrus.
+func newStdLogger(l logrus.FieldLogger) *log.Logger {
+	return log.New(logWriter{l}, "", 0)
+}
+
+type logWriter struct{ l logrus.FieldLogger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.WithField("component", "http").Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+

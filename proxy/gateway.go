@@ -1,0 +1,216 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/identity"
+	"github.com/portcullis-dev/portcullis/policy"
+)
+
+// Decider answers policy questions. *policy.Engine implements it.
+type Decider interface {
+	Decide(ctx context.Context, in *policy.Input) (policy.Decision, error)
+}
+
+// Recorder appends audit events durably. *audit.Log implements it: Append
+// returns only once the record is on disk.
+type Recorder interface {
+	Append(ctx context.Context, ev *audit.Event) (uint64, error)
+}
+
+var (
+	_ Decider  = (*policy.Engine)(nil)
+	_ Recorder = (*audit.Log)(nil)
+)
+
+// Config holds the parts a Gateway is built from. Each is constructed and
+// owned by the caller (cmd/portcullis), which also closes them.
+type Config struct {
+	Resolver *identity.Resolver
+	Policy   Decider
+	Audit    Recorder
+	Router   *Router
+	Logger   logrus.FieldLogger
+	Clock    func() time.Time
+
+	// DigestKey keys the prompt digest written to the audit log.
+	DigestKey []byte
+	// MaxBodyBytes caps request bodies; default 4 MiB.
+	MaxBodyBytes int64
+	// Transport carries upstream requests; default a pooled HTTP/2-capable transport.
+	Transport http.RoundTripper
+}
+
+// Gateway is the data-plane HTTP handler: every request is authenticated by
+// its SVID, decided by policy, recorded, and only then proxied.
+type Gateway struct {
+	cfg   Config
+	rp    *httputil.ReverseProxy
+	mux   *http.ServeMux
+	clock func() time.Time
+	log   logrus.FieldLogger
+}
+
+// New checks cfg and builds a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	switch {
+	case cfg.Resolver == nil:
+		return nil, errors.New("proxy: config: no identity resolver")
+	case cfg.Policy == nil:
+		return nil, errors.New("proxy: config: no policy engine")
+	case cfg.Audit == nil:
+		return nil, errors.New("proxy: config: no audit log")
+	case cfg.Router == nil:
+		return nil, errors.New("proxy: config: no router")
+	case len(cfg.DigestKey) < 16:
+		return nil, errors.New("proxy: config: digest key must be at least 16 bytes")
+	}
+	if cfg.Logger == nil {
+		l := logrus.New()
+		l.Out = discard{}
+		cfg.Logger = l
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = NewTransport()
+	}
+	g := &Gateway{cfg: cfg, clock: cfg.Clock, log: cfg.Logger}
+	g.rp = &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      cfg.Transport,
+		ModifyResponse: g.modifyResponse,
+		ErrorHandler:   g.upstreamError,
+		FlushInterval:  -1,
+		ErrorLog:       newStdLogger(cfg.Logger),
+	}
+	g.mux = http.NewServeMux()
+	g.mux.HandleFunc("POST /v1/chat/completions", g.chatCompletions)
+	g.mux.HandleFunc("GET /v1/models", g.listModels)
+	return g, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// ServeHTTP drops every client header that could assert identity, resolves the
+// caller from its verified certificate and dispatches.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	scrubIdentityHeaders(r.Header)
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
+	p, err := g.principal(r)
+	if err != nil {
+		g.refuseIdentity(w, r, reqID, err)
+		return
+	}
+	h, pattern := g.mux.Handler(r)
+	if pattern == "" {
+		writeError(w, apiError{Status: http.StatusNotFound, Code: codeNotFound,
+			Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), RequestID: reqID})
+		return
+	}
+	ctx := context.WithValue(r.Context(), callerKey{}, &caller{id: reqID, principal: p, start: g.clock()})
+	h.ServeHTTP(w, r.WithContext(ctx))
+}
+
+type callerKey struct{}
+
+// caller is what the gateway knows about the request's sender.
+type caller struct {
+	id        string
+	principal identity.Principal
+	start     time.Time
+}
+
+func callerFrom(ctx context.Context) *caller {
+	c, _ := ctx.Value(callerKey{}).(*caller)
+	return c
+}
+
+func (g *Gateway) principal(r *http.Request) (identity.Principal, error) {
+	if r.TLS == nil {
+		return identity.Principal{}, errors.New("connection is not TLS")
+	}
+	id, err := identity.PeerID(r.TLS)
+	if err != nil {
+		return identity.Principal{}, err
+	}
+	p, err := g.cfg.Resolver.Resolve(id)
+	if err != nil {
+		return identity.Principal{ID: id}, err
+	}
+	return p, nil
+}
+
+func (g *Gateway) refuseIdentity(w http.ResponseWriter, r *http.Request, reqID string, cause error) {
+	p := identity.Principal{}
+	if r.TLS != nil {
+		if id, err := identity.PeerID(r.TLS); err == nil {
+			p.ID = id
+		}
+	}
+	ev := &audit.Event{
+		Type:      "decision",
+		RequestID: reqID,
+		Action:    "identity.resolve",
+		Principal: auditPrincipal(p),
+		Decision:  &audit.Decision{Allow: false, Reasons: []string{cause.Error()}},
+		Status:    http.StatusForbidden,
+		Error:     cause.Error(),
+	}
+	if _, err := g.cfg.Audit.Append(r.Context(), ev); err != nil {
+		g.auditUnavailable(w, reqID, err)
+		return
+	}
+	g.log.WithFields(logrus.Fields{"request_id": reqID, "spiffe_id": p.ID.String(), "status": 403}).
+		Warn("refused: caller identity matches no principal template")
+	writeError(w, apiError{Status: http.StatusForbidden, Code: codeUnknownIdentity, RequestID: reqID,
+		Message: "your SPIFFE ID is not mapped to a principal on this gateway; ask an operator to add a principal template for it"})
+}
+
+func (g *Gateway) auditUnavailable(w http.ResponseWriter, reqID string, err error) {
+	g.log.WithError(err).WithField("request_id", reqID).Error("audit log unavailable: refusing request")
+	writeError(w, apiError{Status: http.StatusServiceUnavailable, Code: codeAuditFailed, RequestID: reqID,
+		Message: "the gateway cannot record this request in its audit log, so it will not process it; try again later"})
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func auditPrincipal(p identity.Principal) *audit.Principal {
+	ap := &audit.Principal{Kind: string(p.Kind), Tenant: p.Tenant, Name: p.Name}
+	if !p.ID.IsZero() {
+		ap.SPIFFEID = p.ID.String()
+		ap.TrustDomain = p.ID.TrustDomain().Name()
+	}
+	return ap
+}
+
+func policyPrincipal(p identity.Principal) policy.Principal {
+	return policy.Principal{
+		SPIFFEID:    p.ID.String(),
+		TrustDomain: p.ID.TrustDomain().Name(),
+		Kind:        string(p.Kind),
+		Tenant:      p.Tenant,
+		Name:        p.Name,
+	}
+}
