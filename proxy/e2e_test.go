@@ -319,10 +319,10 @@ func TestHandshakeRefusals(t *testing.T) {
 	foreign := spiffetest.NewCA(t, "evil.example")
 	devLike := spiffetest.NewCA(t, identity.DevTrustDomain) // same name, different keys
 	cases := map[string]*tls.Config{
-		"foreign trust domain": clientTLS(foreign.SVID(t, "spiffe://evil.example/tenant/acme/app/x"), env.ca.Bundle(), td),
+		"foreign trust domain":                    clientTLS(foreign.SVID(t, "spiffe://evil.example/tenant/acme/app/x"), env.ca.Bundle(), td),
 		"untrusted CA with our trust domain name": clientTLS(devLike.SVID(t, identity.DevAppID), env.ca.Bundle(), td),
-		"expired SVID":   clientTLS(devLike.SVID(t, identity.DevAppID, spiffetest.Expired()), env.ca.Bundle(), td),
-		"no SPIFFE ID":   clientTLS(devLike.SVID(t, identity.DevAppID, spiffetest.NoURI()), env.ca.Bundle(), td),
+		"expired SVID":                            clientTLS(devLike.SVID(t, identity.DevAppID, spiffetest.Expired()), env.ca.Bundle(), td),
+		"no SPIFFE ID":                            clientTLS(devLike.SVID(t, identity.DevAppID, spiffetest.NoURI()), env.ca.Bundle(), td),
 	}
 	// An expired and a URI-less certificate from the real CA, so only the
 	// named defect is wrong.

@@ -170,4 +170,3 @@ func (w logWriter) Write(p []byte) (int, error) {
 	w.l.WithField("component", "http").Warn(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
-

@@ -49,13 +49,13 @@ var (
 // chatBody is the subset of an OpenAI chat completion request that the gateway
 // reads. Everything else passes through untouched.
 type chatBody struct {
-	Model               string          `json:"model"`
-	Stream              bool            `json:"stream"`
-	MaxTokens           *int            `json:"max_tokens"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	Messages            []chatMessage   `json:"messages"`
-	Tools               []chatTool      `json:"tools"`
-	StreamOptions       *streamOptions  `json:"stream_options"`
+	Model               string         `json:"model"`
+	Stream              bool           `json:"stream"`
+	MaxTokens           *int           `json:"max_tokens"`
+	MaxCompletionTokens *int           `json:"max_completion_tokens"`
+	Messages            []chatMessage  `json:"messages"`
+	Tools               []chatTool     `json:"tools"`
+	StreamOptions       *streamOptions `json:"stream_options"`
 }
 
 type chatMessage struct {

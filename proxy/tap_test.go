@@ -49,7 +49,6 @@ data: [DONE]
 
 `
 
-
 func TestTapSSE(t *testing.T) {
 	splits := map[string][]int{
 		"whole":        nil,

@@ -57,7 +57,9 @@ func TestParseErrorsNameTheField(t *testing.T) {
 	}{
 		{"unknown field", func(d string) string { return d + "bogus: 1\n" }, "", "field bogus not found"},
 		{"bad listen", func(d string) string { return d + "listen: nonsense\n" }, "listen", "host:port"},
-		{"no trust domains", func(d string) string { return strings.Replace(d, "trust_domains: [example.org]", "trust_domains: []", 1) }, "trust_domains", "at least one"},
+		{"no trust domains", func(d string) string {
+			return strings.Replace(d, "trust_domains: [example.org]", "trust_domains: []", 1)
+		}, "trust_domains", "at least one"},
 		{"trust domain with scheme", func(d string) string {
 			return strings.Replace(d, "trust_domains: [example.org]", `trust_domains: ["spiffe://example.org"]`, 1)
 		}, "trust_domains[0]", "not a trust domain"},
@@ -75,7 +77,9 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		}, "providers[0].api_key_env", "PORTCULLIS_TEST_UNSET_VAR is not set"},
 		{"no models", func(d string) string { return strings.Replace(d, "models: [{name: m}]", "models: []", 1) }, "providers[0].models", "at least one"},
 		{"duplicate model", func(d string) string { return strings.Replace(d, "[{name: m}]", "[{name: m}, {name: m}]", 1) }, "providers[0].models[1].name", "already served"},
-		{"unsupported format", func(d string) string { return strings.Replace(d, "    base_url:", "    format: grpc\n    base_url:", 1) }, "providers[0].format", "not supported"},
+		{"unsupported format", func(d string) string {
+			return strings.Replace(d, "    base_url:", "    format: grpc\n    base_url:", 1)
+		}, "providers[0].format", "not supported"},
 		{"no audit dir", func(d string) string { return strings.Replace(d, "audit: {dir: ", "audit: {digest_key_file: ", 1) }, "audit.dir", "refuses to run"},
 		{"bad log level", func(d string) string { return d + "log: {level: loud}\n" }, "log.level", "one of debug"},
 		{"empty file", func(string) string { return "" }, "", "empty"},
