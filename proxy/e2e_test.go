@@ -195,9 +195,9 @@ func TestModelsFilteredByPolicy(t *testing.T) {
 		id   string
 		want []string
 	}{
-		{identity.DevAppID, []string{"gpt-4o", "gpt-4o-mini", "mini-alias"}},
-		{identity.DevAgentID, []string{"gpt-4o-mini", "mini-alias"}},
-		{identity.DevHumanID, []string{"gpt-4o", "gpt-4o-mini", "mini-alias", "o3-mini"}},
+		{identity.DevAppID, []string{"gpt-4o", "gpt-4o-mini"}},
+		{identity.DevAgentID, []string{"gpt-4o-mini"}},
+		{identity.DevHumanID, []string{"gpt-4o", "gpt-4o-mini", "o3-mini"}},
 	} {
 		client := env.openai(tc.id)
 		page, err := client.Models.List(context.Background())
@@ -259,11 +259,11 @@ func TestAgentMaxTokensObligation(t *testing.T) {
 
 func TestModelAliasRewritten(t *testing.T) {
 	env := startGateway(t, envOptions{})
-	got, err := env.chat(identity.DevAppID).New(context.Background(), chatParams("mini-alias", "hi"))
+	got, err := env.chat(identity.DevAppID).New(context.Background(), chatParams("gpt-4o", "hi"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(got.Choices[0].Message.Content, "gpt-4o-mini") {
+	if !strings.Contains(got.Choices[0].Message.Content, "fake gpt-4o-mini:") {
 		t.Errorf("upstream did not receive the upstream model name: %q", got.Choices[0].Message.Content)
 	}
 }

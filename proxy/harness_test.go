@@ -67,9 +67,9 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	prov.SetKey(providerKey)
 	router, err := proxy.NewRouter([]proxy.Route{
 		{Model: "gpt-4o-mini", Provider: prov},
-		{Model: "gpt-4o", Provider: prov},
+		// An alias: clients (and policy) say gpt-4o, the provider gets gpt-4o-mini.
+		{Model: "gpt-4o", Provider: prov, UpstreamModel: "gpt-4o-mini"},
 		{Model: "o3-mini", Provider: prov},
-		{Model: "mini-alias", Provider: prov, UpstreamModel: "gpt-4o-mini"},
 	})
 	if err != nil {
 		t.Fatal(err)
