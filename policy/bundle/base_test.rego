@@ -1,0 +1,151 @@
+package portcullis_test
+
+import data.portcullis
+
+llm(kind, tenant, model) := {
+	"action": "llm.invoke",
+	"principal": {
+		"spiffe_id": sprintf("spiffe://example.org/%s/%s/w", [tenant, kind]),
+		"trust_domain": "example.org",
+		"kind": kind,
+		"tenant": tenant,
+		"name": "w",
+	},
+	"request": {"api": "chat.completions", "model": model, "max_tokens": 0, "tools": []},
+}
+
+with_grant(x, grant) := object.union(x, {"grant": grant})
+
+grant(tenant, models, tools, max_tokens) := {
+	"id": "g1",
+	"task": "t1",
+	"purpose": "support",
+	"tenant": tenant,
+	"scopes": {"models": models, "tools": tools, "max_tokens": max_tokens},
+	"expires_at": 0,
+}
+
+test_decision_allow_shape if {
+	d := portcullis.decision with input as llm("human", "acme", "gpt-4o")
+	d == {
+		"allow": true,
+		"reasons": ["model gpt-4o is allowed for humans of tenant acme"],
+		"obligations": {"max_tokens": 0, "require_approval": false, "provider": ""},
+	}
+}
+
+test_decision_deny_shape if {
+	d := portcullis.decision with input as llm("human", "initech", "gpt-4o")
+	d == {
+		"allow": false,
+		"reasons": [`unknown tenant "initech"`],
+		"obligations": {},
+	}
+}
+
+test_unknown_action_denied if {
+	inp := object.union(llm("human", "acme", "gpt-4o"), {"action": "llm.summon"})
+	d := portcullis.decision with input as inp
+	not d.allow
+	d.reasons == [`unknown action "llm.summon"`]
+}
+
+test_known_action_without_rules_denied if {
+	inp := object.union(llm("human", "acme", "gpt-4o"), {"action": "tool.call"})
+	d := portcullis.decision with input as inp
+	not d.allow
+	d.reasons == ["no rule allows action tool.call"]
+}
+
+test_admin_action_without_rules_denied if {
+	inp := object.union(llm("human", "acme", "gpt-4o"), {"action": "admin.reload"})
+	d := portcullis.decision with input as inp
+	d.reasons == ["no rule allows action admin.reload"]
+}
+
+test_missing_action_denied if {
+	d := portcullis.decision with input as {"principal": {"kind": "human", "tenant": "acme"}}
+	not d.allow
+	"request has no action" in d.reasons
+}
+
+test_fallback_reason if {
+	# Every specific rule is silent (kind rules overridden), yet nothing allows.
+	d := portcullis.decision with input as llm("human", "acme", "gpt-4o")
+		with portcullis.kind_allows_llm_invoke as false
+	d == {"allow": false, "reasons": ["no rule allows this request"], "obligations": {}}
+}
+
+test_unknown_kind_denied if {
+	d := portcullis.decision with input as llm("robot", "acme", "gpt-4o")
+	not d.allow
+	d.reasons == [`unknown principal kind "robot"`]
+}
+
+test_unknown_model_denied if {
+	d := portcullis.decision with input as llm("human", "acme", "gpt-9")
+	not d.allow
+	d.reasons == [`unknown model "gpt-9"`]
+}
+
+test_llm_invoke_without_request_denied if {
+	inp := object.remove(llm("human", "acme", "gpt-4o"), ["request"])
+	d := portcullis.decision with input as inp
+	not d.allow
+	"llm.invoke without a request" in d.reasons
+}
+
+test_grant_in_scope_allowed if {
+	inp := with_grant(llm("agent", "acme", "gpt-4o-mini"), grant("acme", ["gpt-4o-mini"], ["search", "calc"], 512))
+	d := portcullis.decision with input as inp
+	d == {
+		"allow": true,
+		"reasons": ["model gpt-4o-mini is allowed for agents of tenant acme under grant g1"],
+		"obligations": {"max_tokens": 512, "tools": ["calc", "search"], "require_approval": false, "provider": ""},
+	}
+}
+
+test_grant_cap_above_kind_cap_keeps_kind_cap if {
+	inp := with_grant(llm("agent", "acme", "gpt-4o-mini"), grant("acme", ["gpt-4o-mini"], [], 4096))
+	d := portcullis.decision with input as inp
+	d.obligations.max_tokens == 1024
+	d.obligations.tools == []
+}
+
+test_grant_cap_applies_to_humans if {
+	inp := with_grant(llm("human", "acme", "gpt-4o"), grant("acme", ["gpt-4o"], [], 300))
+	d := portcullis.decision with input as inp
+	d.allow
+	d.obligations.max_tokens == 300
+}
+
+test_grant_model_out_of_scope_denied if {
+	inp := with_grant(llm("human", "acme", "gpt-4o"), grant("acme", ["gpt-4o-mini"], [], 0))
+	d := portcullis.decision with input as inp
+	not d.allow
+	d.reasons == ["model gpt-4o is not in the scopes of grant g1"]
+}
+
+test_grant_tenant_mismatch_denied if {
+	inp := with_grant(llm("human", "acme", "gpt-4o"), grant("globex", ["gpt-4o"], [], 0))
+	d := portcullis.decision with input as inp
+	not d.allow
+	d.reasons == ["grant tenant globex does not match principal tenant acme"]
+}
+
+test_catalog_provider_pin if {
+	d := portcullis.decision with input as llm("application", "acme", "gpt-4o")
+		with data.models["gpt-4o"] as {"kinds": ["application"], "provider": "azure-openai"}
+	d.allow
+	d.obligations.provider == "azure-openai"
+}
+
+test_several_reasons_sorted if {
+	inp := with_grant(llm("robot", "initech", "gpt-4o"), grant("acme", ["gpt-4o"], [], 0))
+	d := portcullis.decision with input as inp
+	d.reasons == [
+		"grant tenant acme does not match principal tenant initech",
+		`unknown principal kind "robot"`,
+		`unknown tenant "initech"`,
+	]
+}

@@ -1,0 +1,278 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/sirupsen/logrus"
+)
+
+// Query is the one document the engine asks a bundle for.
+const Query = "data.portcullis.decision"
+
+// Defaults for Options.
+const (
+	DefaultTimeout   = 50 * time.Millisecond
+	DefaultCacheSize = 10000
+)
+
+var decisionRef = ast.MustParseRef(Query)
+
+// Options configure an Engine.
+type Options struct {
+	// BundleDir is a directory holding .rego modules and data.json /
+	// data.yaml documents (and optionally a .manifest). "" selects the
+	// embedded default bundle.
+	BundleDir string
+	// Timeout bounds each evaluation; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// CacheSize is the number of cached decisions; 0 means
+	// DefaultCacheSize, negative disables the cache.
+	CacheSize int
+	// Logger receives reload outcomes; nil discards them.
+	Logger logrus.FieldLogger
+	// OnReload, if set, is called after every Reload attempt that read the
+	// bundle, with the revision before and after (equal when the reload
+	// failed) and the error, if any. Callers use it to audit reloads.
+	OnReload func(oldRevision, newRevision string, err error)
+}
+
+// Engine evaluates the policy bundle for each Input. It is safe for
+// concurrent use. Reload swaps in a new bundle atomically; a bundle that fails
+// to load never replaces a good one.
+type Engine struct {
+	opts  Options
+	fsys  fs.FS
+	log   logrus.FieldLogger
+	state atomic.Pointer[state]
+	cache *lru.Cache[uint64, *cacheEntry] // nil when disabled
+	seed  maphash.Seed
+
+	reloadMu sync.Mutex
+	hits     atomic.Uint64
+	misses   atomic.Uint64
+}
+
+// state is one loaded bundle, prepared for evaluation.
+type state struct {
+	pq       rego.PreparedEvalQuery
+	hash     [sha256.Size]byte
+	revision string
+}
+
+// New loads, compiles and prepares the bundle. It fails if the bundle cannot
+// be read or parsed, does not compile, or defines no data.portcullis.decision.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	e := &Engine{opts: opts, log: opts.Logger, seed: maphash.MakeSeed()}
+	if e.log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		e.log = l
+	}
+	if opts.BundleDir == "" {
+		e.fsys = DefaultBundle()
+	} else {
+		e.fsys = os.DirFS(opts.BundleDir)
+	}
+	if opts.CacheSize > 0 {
+		c, err := lru.New[uint64, *cacheEntry](opts.CacheSize)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+		e.cache = c
+	}
+	st, err := load(ctx, e.fsys)
+	if err != nil {
+		return nil, fmt.Errorf("policy: bundle %s: %w", e.bundleName(), err)
+	}
+	e.state.Store(st)
+	return e, nil
+}
+
+func (e *Engine) bundleName() string {
+	if e.opts.BundleDir == "" {
+		return "(embedded default)"
+	}
+	return e.opts.BundleDir
+}
+
+// load reads, compiles and prepares a bundle.
+func load(ctx context.Context, fsys fs.FS) (*state, error) {
+	b, err := loadBundle(fsys)
+	if err != nil {
+		return nil, err
+	}
+	return prepare(ctx, b)
+}
+
+func prepare(ctx context.Context, b *bundle) (*state, error) {
+	compiler := ast.NewCompiler()
+	if compiler.Compile(b.modules); compiler.Failed() {
+		return nil, compiler.Errors
+	}
+	if len(compiler.GetRulesExact(decisionRef)) == 0 {
+		return nil, fmt.Errorf("no rule defines %s", Query)
+	}
+	data, err := ast.InterfaceToValue(b.data)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	obj, ok := data.(ast.Object)
+	if !ok {
+		return nil, errors.New("data is not an object")
+	}
+	// NewFromASTObject is the in-memory store with
+	// OptReturnASTValuesOnRead: evaluation reads ast values directly.
+	store := inmem.NewFromASTObject(obj)
+	pq, err := rego.New(
+		rego.Query(Query),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.StrictBuiltinErrors(true),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &state{pq: pq, hash: b.hash, revision: b.revision}, nil
+}
+
+// Revision is the revision of the bundle in use: the .manifest revision if
+// the bundle has one, else the first 12 hex digits of the SHA-256 over its
+// sorted file names and contents.
+func (e *Engine) Revision() string { return e.state.Load().revision }
+
+// CacheStats reports decision cache hits and misses since New.
+func (e *Engine) CacheStats() (hits, misses uint64) { return e.hits.Load(), e.misses.Load() }
+
+// Errors Decide returns, always together with a deny. Each names a class of
+// failure; the wrapped detail (file positions, Rego errors) is for logs, and
+// only the class text appears in the deny's Reasons.
+var (
+	ErrInput     = errors.New("policy: invalid input")
+	ErrTimeout   = errors.New("policy: evaluation timed out or was canceled")
+	ErrEval      = errors.New("policy: evaluation failed")
+	ErrUndefined = errors.New("policy: decision undefined")
+	ErrMalformed = errors.New("policy: malformed decision")
+)
+
+// Decide evaluates in against the current bundle. It fails closed: on any
+// error (engine error, timeout, canceled context, undefined or malformed
+// decision, nil input, even a panic) it returns a deny with an explanation
+// in Reasons, and a non-nil error that wraps one of ErrInput, ErrTimeout,
+// ErrEval, ErrUndefined or ErrMalformed.
+//
+// Repeated inputs are answered from the cache (see docs/policy.md); the
+// grant's ExpiresAt is not part of the cache key, so callers check expiry
+// before calling Decide.
+func (e *Engine) Decide(ctx context.Context, in *Input) (d Decision, err error) {
+	st := e.state.Load()
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = deny(st, fmt.Errorf("%w: panic: %v", ErrEval, r))
+		}
+	}()
+	if in == nil {
+		return deny(st, fmt.Errorf("%w: nil", ErrInput))
+	}
+	var key uint64
+	if e.cache != nil {
+		key = e.key(st, in)
+		if ent, ok := e.cache.Get(key); ok && ent.matches(st, in) {
+			e.hits.Add(1)
+			d = ent.decision
+			d.CacheHit = true
+			return d, nil
+		}
+		e.misses.Add(1)
+	}
+	d, err = e.eval(ctx, st, in)
+	if err != nil {
+		return deny(st, err)
+	}
+	if e.cache != nil {
+		e.cache.Add(key, newCacheEntry(st, in, d))
+	}
+	return d, nil
+}
+
+// eval runs the prepared query once, bounded by the engine's timeout.
+func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	// Cancel evaluation from a context callback rather than the goroutine
+	// rego starts per evaluation.
+	c := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, c.Cancel)
+	defer stop()
+	rs, err := st.pq.Eval(ctx,
+		rego.EvalParsedInput(in.value()),
+		rego.EvalExternalCancel(c),
+		rego.EvalGenerateJSON(rawTerm),
+	)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return Decision{}, fmt.Errorf("%w (limit %v): %w", ErrTimeout, e.opts.Timeout, ctxErr)
+		}
+		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
+	}
+	switch {
+	case len(rs) == 0:
+		return Decision{}, fmt.Errorf("%w: %s has no value", ErrUndefined, Query)
+	case len(rs) > 1 || len(rs[0].Expressions) != 1:
+		return Decision{}, fmt.Errorf("%w: %s has %d results", ErrMalformed, Query, len(rs))
+	}
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return Decision{}, fmt.Errorf("%w: unexpected result type %T", ErrMalformed, rs[0].Expressions[0].Value)
+	}
+	d, err := parseDecision(v)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	d.Revision = st.revision
+	return d, nil
+}
+
+// rawTerm keeps results as ast values: no conversion to Go maps.
+func rawTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
+
+// deny is the fail-closed answer for err. The reason names the class of
+// failure only; err carries the detail.
+func deny(st *state, err error) (Decision, error) {
+	reason := "denied: evaluation failed"
+	for _, class := range []error{ErrInput, ErrTimeout, ErrUndefined, ErrMalformed} {
+		if errors.Is(err, class) {
+			reason = "denied: " + strings.TrimPrefix(class.Error(), "policy: ")
+			break
+		}
+	}
+	d := Decision{Reasons: []string{reason}}
+	if st != nil {
+		d.Revision = st.revision
+	}
+	return d, err
+}

@@ -1,0 +1,3 @@
+package portcullis
+
+decision := {"allow": undefined_rule, "reasons": ["ok"], "obligations": {}}

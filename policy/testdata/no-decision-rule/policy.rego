@@ -1,0 +1,3 @@
+package portcullis
+
+allow := true
