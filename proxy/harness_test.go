@@ -150,7 +150,11 @@ func (e *gatewayEnv) svid(id string) *x509svid.SVID {
 func (e *gatewayEnv) httpClient(svid *x509svid.SVID) *http.Client {
 	src := identity.NewStaticSource(svid, x509bundle.NewSet(e.ca.Bundle()))
 	tlsCfg := identity.ClientTLSConfig(src, e.ca.TrustDomain())
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}, Timeout: 30 * time.Second}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
+	// Cleanups run last-in first-out: idle connections close before the
+	// server shuts down, so shutdown need not wait out HTTP/2's GOAWAY grace.
+	e.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // openai returns the official OpenAI SDK client configured as a workload:
