@@ -1,0 +1,28 @@
+// Package spiretest starts a real SPIRE server and agent (v1.13.3) for
+// tests, from the binaries that `make spire-build` puts in tools/bin.
+//
+//	s := spiretest.Start(t, spiretest.Options{})   // skips if SPIRE is not built
+//	s.CreateEntry(t, spiretest.Entry{
+//		SPIFFEID:  "spiffe://example.org/test/me",
+//		Selectors: spiretest.SelfSelectors(t),       // this test binary, by uid and path
+//		X509SVIDTTL: 30 * time.Second,
+//	})
+//	svid, err := workloadapi.FetchX509SVID(ctx, workloadapi.WithAddr(s.WorkloadAddr()))
+//
+// Start uses the same server.conf and agent.conf templates as `make
+// spire-up` (in spire/), in a short temporary directory (unix socket paths
+// are limited to 108 bytes), on a free loopback port, and stops both
+// processes and removes the directory in t.Cleanup. The server's admin API
+// is at ServerSocket, for the spire package's Apply, and the agent's
+// Workload API at WorkloadAddr.
+//
+// The binaries are looked up in $PORTCULLIS_SPIRE_BIN, else in tools/bin of
+// the repository. When they are absent the test is skipped with a message
+// saying how to build them, unless PORTCULLIS_REQUIRE_SPIRE=1 (as on CI),
+// which turns the skip into a failure.
+//
+// Selectors: tests run as root here, and as root a bare unix:uid:0 selector
+// matches every process on the machine, so register a test workload with
+// [SelfSelectors] (uid and the running test binary's path, which changes on
+// every go test run), a binary's sha256, or run it as another uid.
+package spiretest
