@@ -1,0 +1,75 @@
+// Package audit is Portcullis's evidence log: an append-only, hash-chained,
+// group-committed log of JSON records in a directory of segment files, and
+// the offline verifier an auditor runs against it.
+//
+// # Writing
+//
+// Open a log directory (created 0700 if missing) and append events. Append
+// returns the record's sequence number only once the record is written and
+// fsync'd, so a caller may act on the decision it records:
+//
+//	log, err := audit.Open("/var/lib/portcullis/audit", audit.Options{Logger: logger})
+//	if err != nil { ... }
+//	defer log.Close()
+//
+//	seq, err := log.Append(ctx, &audit.Event{
+//		Type:      "decision",
+//		RequestID: id,
+//		Action:    "llm.invoke",
+//		Principal: &audit.Principal{SPIFFEID: "spiffe://example.org/tenant/acme/agent/triage", ...},
+//		Decision:  &audit.Decision{Allow: true, Revision: rev},
+//	})
+//	if err != nil {
+//		// errors.Is(err, audit.ErrFailed): the disk failed; answer 503, forward nothing.
+//	}
+//
+// Concurrent Appends share writes and fsyncs: one writer goroutine drains
+// the queue, gives each record the next seq, the time and the hash of the
+// previous record, writes up to Options.MaxBatch records with one write and
+// one fsync, then wakes their callers. Events are marshalled in the caller's
+// goroutine; the writer only adds the three leading fields and hashes.
+//
+// The log fails closed. After a write or fsync error every Append returns an
+// error wrapping ErrFailed until the process reopens the log; after Close,
+// ErrClosed. A cancelled context withdraws a record that the writer has not
+// taken yet, so no sequence number is skipped.
+//
+// # Records
+//
+// Each record is one line:
+//
+//	{"seq":1,"time":"2026-03-14T15:09:26.5365Z","prev":"bfbe9135…be20","type":"decision",...}
+//
+// seq counts from 0, time is RFC 3339 UTC, prev is the hex SHA-256 of the
+// previous line's bytes without its newline (64 zeros for seq 0), and the
+// event's fields follow in Event's field order. Because the hash is over the
+// exact bytes, a verifier needs no canonical JSON. Segments are named by the
+// seq of their first record (segments/00000000000000000000.log) and rotate at
+// Options.SegmentMaxBytes; the chain runs across them. docs/audit-format.md
+// is the byte-level specification.
+//
+// # Crashes
+//
+// Open scans the last segment. A torn tail (bytes after the last newline, or
+// trailing lines that do not parse) is copied to torn/, cut off, and recorded
+// by a "recovery" record giving the offset, byte count and SHA-256 of what was
+// cut. Anything else that does not chain makes Open fail with ErrCorrupt: the
+// log is never rewritten behind the auditor's back.
+//
+// # Verifying
+//
+// Verify reads a log directory without writing to it and names the first
+// record that is out of place:
+//
+//	rep, err := audit.Verify(dir)
+//	var bad *audit.VerifyError
+//	if errors.As(err, &bad) {
+//		// bad.Segment, bad.Line, bad.Seq, bad.Reason
+//	}
+//	fmt.Println(rep.Records, rep.Head)
+//
+// A hash chain shows that nothing was changed, inserted, removed or reordered
+// before the last record; it cannot show that records were cut from the end.
+// Keep Report.Head (or a signed checkpoint) somewhere the gateway's operator
+// cannot reach and compare it later.
+package audit

@@ -1,0 +1,227 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+var (
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("audit: log is closed")
+	// ErrFailed is wrapped by every Append error after a write or fsync
+	// failure: the log refuses further records and callers must fail closed.
+	ErrFailed = errors.New("audit: log has failed")
+	// ErrCorrupt is wrapped by Open when the log on disk is damaged in a way
+	// that is not a torn tail (run Verify for details).
+	ErrCorrupt = errors.New("audit: log is corrupt")
+	// ErrTooLarge is wrapped by Append when an event does not fit in MaxLineBytes.
+	ErrTooLarge = errors.New("audit: event too large")
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBatch        = 512
+	DefaultSegmentMaxBytes = 64 << 20
+)
+
+// Options configure a Log. The zero value is usable.
+type Options struct {
+	Clock           func() time.Time   // default time.Now
+	Logger          logrus.FieldLogger // default: discard
+	MaxBatch        int                // records per write+fsync, default 512
+	SegmentMaxBytes int64              // rotate before a segment would exceed this, default 64 MiB
+	NoSync          bool               // skip fsync: tests and benchmarks only, never in production
+
+	// wrapFile lets internal tests inject write and fsync failures.
+	wrapFile func(segmentFile) segmentFile
+}
+
+// segmentFile is what the writer needs from an open segment.
+type segmentFile interface {
+	io.Writer
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+var _ segmentFile = (*os.File)(nil)
+
+// Log is an append-only, hash-chained, group-committed audit log stored in a
+// directory of segment files. It is safe for concurrent use.
+type Log struct {
+	dir  string
+	opts Options
+	log  logrus.FieldLogger
+	lock *os.File // flock'd dir/LOCK
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []*entry
+	closed  bool
+	failed  error // wraps ErrFailed once set
+
+	size  atomic.Uint64 // records durably written (= next seq)
+	syncs atomic.Uint64 // fsyncs of segment files, for benchmarks
+	done  chan struct{} // closed when the writer goroutine exits
+
+	w writer // owned by the writer goroutine after Open
+}
+
+// entry is one Append waiting for the writer.
+type entry struct {
+	body  []byte // event JSON without the leading '{'
+	state atomic.Int32
+	done  chan struct{}
+	seq   uint64
+	err   error
+}
+
+const (
+	entryQueued int32 = iota
+	entryClaimed
+	entryCancelled
+)
+
+// Open opens (creating if needed) the log in dir and starts its writer.
+//
+// If the last segment ends in a torn record (bytes after the last newline,
+// or trailing complete lines that are not records), Open saves the cut bytes
+// under dir/torn/, truncates them, and appends a "recovery" record saying
+// what was cut. Any other damage (a record that does not chain, a bad record
+// followed by good ones) makes Open fail with an error wrapping ErrCorrupt:
+// the log is never silently rewritten. Open verifies the last segment only;
+// Verify checks everything.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opts.Logger = l
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.SegmentMaxBytes <= 0 {
+		opts.SegmentMaxBytes = DefaultSegmentMaxBytes
+	}
+	l := &Log{dir: dir, opts: opts, log: opts.Logger.WithField("component", "audit"), done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: open: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l.lock = lock
+	cut, err := l.recover()
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	l.size.Store(l.w.seq)
+	go l.run()
+	if cut != nil {
+		seq, err := l.Append(context.Background(), cut.event())
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("audit: open: record recovery: %w", err)
+		}
+		l.log.WithFields(logrus.Fields{"segment": cut.segment, "offset": cut.offset, "cut_bytes": cut.bytes, "recovery_seq": seq}).
+			Warn("audit: torn tail truncated and recorded")
+	}
+	return l, nil
+}
+
+// Append writes ev as the next record and returns its sequence number once
+// the record is written and fsync'd. Concurrent Appends share one write and
+// one fsync (group commit).
+//
+// After a write or fsync failure every Append returns an error wrapping
+// ErrFailed; after Close, ErrClosed. If ctx ends before the writer has taken
+// the record, the record is withdrawn (no seq is used, no gap). If ctx ends
+// while the record is being written, Append stops waiting and returns an
+// error; the record may still become durable, so treat it as a failure.
+func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
+	if ev == nil {
+		return 0, errors.New("audit: append: nil event")
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("audit: append: %w", err)
+	}
+	body, err := eventBody(ev)
+	if err != nil {
+		return 0, err
+	}
+	e := &entry{body: body, done: make(chan struct{})}
+	l.mu.Lock()
+	switch {
+	case l.failed != nil:
+		err = l.failed
+	case l.closed:
+		err = ErrClosed
+	default:
+		l.pending = append(l.pending, e)
+		l.cond.Signal()
+	}
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-e.done:
+		return e.seq, e.err
+	case <-ctx.Done():
+		if e.state.CompareAndSwap(entryQueued, entryCancelled) {
+			return 0, fmt.Errorf("audit: append withdrawn before write: %w", ctx.Err())
+		}
+		return 0, fmt.Errorf("audit: append abandoned during write, record may be durable: %w", ctx.Err())
+	}
+}
+
+// Size returns the number of records durably written, which is also the
+// seq the next record will get.
+func (l *Log) Size() uint64 { return l.size.Load() }
+
+// Dir returns the log directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Close writes and fsyncs every pending record, closes the segment and
+// releases the directory lock. Append after Close returns ErrClosed. Close
+// returns the log's failure, if it failed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.cond.Signal()
+	l.mu.Unlock()
+	<-l.done
+	if already {
+		return ErrClosed
+	}
+	var errs []error
+	l.mu.Lock()
+	if l.failed != nil {
+		errs = append(errs, l.failed)
+	}
+	l.mu.Unlock()
+	if l.w.f != nil {
+		if err := l.w.f.Close(); err != nil && len(errs) == 0 {
+			errs = append(errs, fmt.Errorf("audit: close segment: %w", err))
+		}
+	}
+	if err := l.lock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("audit: release lock: %w", err))
+	}
+	return errors.Join(errs...)
+}

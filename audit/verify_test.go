@@ -1,0 +1,246 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// tamperLog writes n records into a fresh log and returns its directory.
+func tamperLog(t *testing.T, n int, opts Options) string {
+	t.Helper()
+	l, dir := openTest(t, opts)
+	appendN(t, l, n)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(dir); err != nil {
+		t.Fatalf("untampered log fails: %v", err)
+	}
+	return dir
+}
+
+// editLines rewrites a segment through f, which gets its lines with their
+// newlines.
+func editLines(t *testing.T, path string, f func(lines [][]byte) [][]byte) {
+	t.Helper()
+	lines := bytes.SplitAfter(readFile(t, path), []byte("\n"))
+	lines = lines[:len(lines)-1] // the empty string after the last '\n'
+	writeFile(t, path, bytes.Join(f(lines), nil))
+}
+
+func TestVerifyDetectsTampering(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(lines [][]byte) [][]byte
+		want   VerifyError // Offset is not compared
+	}{
+		{
+			name: "modified byte, JSON still valid",
+			tamper: func(l [][]byte) [][]byte {
+				l[3] = bytes.Replace(l[3], []byte(`"req-3"`), []byte(`"req-X"`), 1)
+				return l
+			},
+			want: VerifyError{Line: 5, Seq: 4, Reason: "prev mismatch"},
+		},
+		{
+			name: "modified byte, JSON broken",
+			tamper: func(l [][]byte) [][]byte {
+				l[3] = bytes.Replace(l[3], []byte(`"req-3"`), []byte(`"req-3 `), 1)
+				return l
+			},
+			want: VerifyError{Line: 4, Seq: -1, Reason: "not valid JSON"},
+		},
+		{
+			name:   "removed line",
+			tamper: func(l [][]byte) [][]byte { return append(l[:3:3], l[4:]...) },
+			want:   VerifyError{Line: 4, Seq: 4, Reason: "seq mismatch: want 3, got 4"},
+		},
+		{
+			name: "inserted line that chains",
+			tamper: func(l [][]byte) [][]byte {
+				prev := HashLine(bytes.TrimSuffix(l[3], []byte("\n")))
+				forged := appendLine(nil, 4, stepClock(0)(), &prev, []byte(`"type":"forged"}`))
+				forged = append(forged, '\n')
+				return append(l[:4:4], append([][]byte{forged}, l[4:]...)...)
+			},
+			want: VerifyError{Line: 6, Seq: 4, Reason: "seq mismatch: want 5, got 4"},
+		},
+		{
+			name: "inserted copy of a line",
+			tamper: func(l [][]byte) [][]byte {
+				return append(l[:4:4], append([][]byte{l[7]}, l[4:]...)...)
+			},
+			want: VerifyError{Line: 5, Seq: 7, Reason: "seq mismatch: want 4, got 7"},
+		},
+		{
+			name:   "reordered lines",
+			tamper: func(l [][]byte) [][]byte { l[3], l[4] = l[4], l[3]; return l },
+			want:   VerifyError{Line: 4, Seq: 4, Reason: "seq mismatch: want 3, got 4"},
+		},
+		{
+			name:   "duplicated line",
+			tamper: func(l [][]byte) [][]byte { return append(l[:4:4], append([][]byte{l[3]}, l[4:]...)...) },
+			want:   VerifyError{Line: 5, Seq: 3, Reason: "seq mismatch: want 4, got 3"},
+		},
+		{
+			name: "truncated mid-line tail",
+			tamper: func(l [][]byte) [][]byte {
+				l[9] = l[9][:len(l[9])/2]
+				return l
+			},
+			want: VerifyError{Line: 10, Seq: -1, Reason: "torn tail"},
+		},
+		{
+			name: "newline removed between two lines",
+			tamper: func(l [][]byte) [][]byte {
+				l[3] = bytes.TrimSuffix(l[3], []byte("\n"))
+				return l
+			},
+			want: VerifyError{Line: 4, Seq: -1, Reason: "not valid JSON"},
+		},
+		{
+			name: "first record's prev not zero",
+			tamper: func(l [][]byte) [][]byte {
+				l[0] = bytes.Replace(l[0], []byte(`"prev":"0`), []byte(`"prev":"1`), 1)
+				return l
+			},
+			want: VerifyError{Line: 1, Seq: 0, Reason: "prev mismatch"},
+		},
+		{
+			name: "CRLF line ending",
+			tamper: func(l [][]byte) [][]byte {
+				l[2] = append(bytes.TrimSuffix(l[2], []byte("\n")), '\r', '\n')
+				return l
+			},
+			want: VerifyError{Line: 4, Seq: 3, Reason: "prev mismatch"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := tamperLog(t, 10, Options{})
+			editLines(t, firstSegment(dir), tt.tamper)
+			tt.want.Segment = segmentName(0)
+			checkVerifyError(t, dir, tt.want)
+		})
+	}
+}
+
+func checkVerifyError(t *testing.T, dir string, want VerifyError) {
+	t.Helper()
+	_, err := Verify(dir)
+	var got *VerifyError
+	if !errors.As(err, &got) {
+		t.Fatalf("Verify: got %v, want a *VerifyError", err)
+	}
+	if got.Segment != want.Segment || got.Line != want.Line || got.Seq != want.Seq || !strings.Contains(got.Reason, want.Reason) {
+		t.Errorf("got %q\nwant segment %s line %d seq %d reason containing %q", err, want.Segment, want.Line, want.Seq, want.Reason)
+	}
+}
+
+func TestVerifyAcrossSegments(t *testing.T) {
+	opts := Options{SegmentMaxBytes: 600} // about four records per segment
+	segs := func(dir string) []string {
+		ents, err := os.ReadDir(filepath.Join(dir, segmentsDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, filepath.Join(dir, segmentsDir, e.Name()))
+		}
+		return names
+	}
+	t.Run("untampered", func(t *testing.T) {
+		dir := tamperLog(t, 30, opts)
+		rep, err := Verify(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Records != 30 || rep.Segments != len(segs(dir)) || rep.Segments < 5 {
+			t.Errorf("got %+v with %d segment files, want 30 records in all of them (>= 5)", rep, len(segs(dir)))
+		}
+		for _, p := range segs(dir) {
+			if fi, _ := os.Stat(p); fi.Size() > 600 {
+				t.Errorf("%s is %d bytes, over SegmentMaxBytes", p, fi.Size())
+			}
+		}
+	})
+	t.Run("last line of a segment modified", func(t *testing.T) {
+		dir := tamperLog(t, 30, opts)
+		s := segs(dir)
+		editLines(t, s[0], func(l [][]byte) [][]byte {
+			l[len(l)-1] = bytes.Replace(l[len(l)-1], []byte(`"decision"`), []byte(`"decisioN"`), 1)
+			return l
+		})
+		next := filepath.Base(s[1])
+		first, _ := parseSegmentName(next)
+		checkVerifyError(t, dir, VerifyError{Segment: next, Line: 1, Seq: int64(first), Reason: "prev mismatch"})
+	})
+	t.Run("middle segment removed", func(t *testing.T) {
+		dir := tamperLog(t, 30, opts)
+		s := segs(dir)
+		if err := os.Remove(s[2]); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := parseSegmentName(filepath.Base(s[2]))
+		checkVerifyError(t, dir, VerifyError{Segment: filepath.Base(s[3]), Seq: -1, Reason: "segment gap: want a segment starting at seq " + strconv.FormatUint(want, 10)})
+	})
+	t.Run("first segment removed", func(t *testing.T) {
+		dir := tamperLog(t, 30, opts)
+		s := segs(dir)
+		if err := os.Remove(s[0]); err != nil {
+			t.Fatal(err)
+		}
+		checkVerifyError(t, dir, VerifyError{Segment: filepath.Base(s[1]), Seq: -1, Reason: "want a segment starting at seq 0"})
+	})
+	t.Run("empty segment in the middle", func(t *testing.T) {
+		dir := tamperLog(t, 30, opts)
+		s := segs(dir)
+		writeFile(t, s[1], nil)
+		checkVerifyError(t, dir, VerifyError{Segment: filepath.Base(s[1]), Seq: -1, Reason: "empty segment before the last one"})
+	})
+	t.Run("misnamed segment file", func(t *testing.T) {
+		dir := tamperLog(t, 3, opts)
+		writeFile(t, filepath.Join(dir, segmentsDir, "1.log"), nil)
+		checkVerifyError(t, dir, VerifyError{Segment: "1.log", Seq: -1, Reason: "not a segment file"})
+	})
+}
+
+func TestVerifyEmptyLog(t *testing.T) {
+	l, dir := openTest(t, Options{})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Report{Records: 0, Segments: 1, Head: strings.Repeat("0", 64)}
+	if rep != want {
+		t.Errorf("got %+v, want %+v", rep, want)
+	}
+	if _, err := Verify(t.TempDir()); err == nil {
+		t.Error("Verify of a directory with no segments succeeded")
+	}
+}
+
+func TestVerifyErrorWording(t *testing.T) {
+	tests := []struct {
+		err  VerifyError
+		want string
+	}{
+		{VerifyError{Segment: "000000.log", Line: 17, Seq: 16, Reason: "prev mismatch: want a, got b"}, "audit: segment 000000.log line 17 (seq 16): prev mismatch: want a, got b"},
+		{VerifyError{Segment: "x.log", Line: 3, Seq: -1, Reason: "line is not valid JSON"}, "audit: segment x.log line 3: line is not valid JSON"},
+		{VerifyError{Segment: "x.log", Seq: -1, Reason: "segment gap"}, "audit: segment x.log: segment gap"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
