@@ -96,11 +96,15 @@ func (r *Result) Report(w io.Writer) error {
 	if r.DryRun {
 		prefix += "dry run, "
 	}
-	if !r.Changed() {
+	switch {
+	case !r.Changed():
 		fmt.Fprintf(&b, "%sno changes (%d %s up to date)\n", prefix, r.Unchanged, plural(r.Unchanged, "entry", "entries"))
-	} else {
-		fmt.Fprintf(&b, "%s%d %screated, %d %supdated, %d %sdeleted, %d unchanged\n", prefix,
-			r.Count(Create), would, r.Count(Update), would, r.Count(Delete), would, r.Unchanged)
+	case r.DryRun:
+		fmt.Fprintf(&b, "%swould create %d, update %d, delete %d; %d unchanged\n", prefix,
+			r.Count(Create), r.Count(Update), r.Count(Delete), r.Unchanged)
+	default:
+		fmt.Fprintf(&b, "%s%d created, %d updated, %d deleted, %d unchanged\n", prefix,
+			r.Count(Create), r.Count(Update), r.Count(Delete), r.Unchanged)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
