@@ -112,15 +112,21 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := proxy.NewServer(gw, tlsCfg, proxy.ServerOptions{}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// HTTP/3 on the same port number, over UDP.
+	pc, err := net.ListenPacket("udp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.NewServer(gw, tlsCfg, proxy.ServerOptions{HTTP3Port: pc.LocalAddr().(*net.UDPAddr).Port}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.ServeHTTP3(pc) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -101,18 +101,29 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	srv, err := proxy.NewServer(g.handler, tlsCfg, proxy.ServerOptions{
-		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
-		IdleTimeout:       g.cfg.Limits.IdleTimeout,
-	}, g.log)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
 	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", g.cfg.Listen, err)
 	}
 	addr := ln.Addr().String()
+	opts := proxy.ServerOptions{
+		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
+		IdleTimeout:       g.cfg.Limits.IdleTimeout,
+	}
+	var pc net.PacketConn
+	if !g.cfg.DisableHTTP3 {
+		// HTTP/3 on the same port number as TCP.
+		if pc, err = net.ListenPacket("udp", addr); err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: listen on udp %s for HTTP/3 (set disable_http3 to run without it): %w", addr, err)
+		}
+		opts.HTTP3Port = pc.LocalAddr().(*net.UDPAddr).Port
+	}
+	srv, err := proxy.NewServer(g.handler, tlsCfg, opts, g.log)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
 	if _, err := g.audit.Append(ctx, &audit.Event{Type: "startup", Detail: map[string]any{
 		"listen": addr, "policy_revision": g.engine.Revision(), "version": version,
 	}}); err != nil {
@@ -125,9 +136,14 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 		go g.engine.Watch(ctx, 2*time.Second)
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	g.log.WithFields(logrus.Fields{"listen": addr, "policy_revision": g.engine.Revision()}).Info("portcullis is serving (mTLS, HTTP/2 and HTTP/1.1)")
+	protocols := "HTTP/2 and HTTP/1.1 over TCP"
+	if pc != nil {
+		go func() { errc <- srv.ServeHTTP3(pc) }()
+		protocols += ", HTTP/3 over UDP"
+	}
+	g.log.WithFields(logrus.Fields{"listen": addr, "policy_revision": g.engine.Revision()}).Info("portcullis is serving mTLS: " + protocols)
 	if g.devNotes != nil {
 		fmt.Fprint(out, g.devNotes(addr))
 	}

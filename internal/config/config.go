@@ -28,6 +28,7 @@ import (
 // Config is the whole gateway configuration.
 type Config struct {
 	Listen       string      `yaml:"listen"`
+	DisableHTTP3 bool        `yaml:"disable_http3"`
 	TrustDomains []string    `yaml:"trust_domains"`
 	SVID         SVID        `yaml:"svid"`
 	Principals   []Principal `yaml:"principals"`
