@@ -29,6 +29,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAuditCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newAuditCmd(), newSpireCmd(), newVersionCmd())
 	return root
 }
