@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -15,10 +16,13 @@ import (
 // client certificate required and verified as an X.509-SVID against src's
 // bundles (go-spiffe's [tlsconfig.MTLSServerConfig]), and the peer authorized
 // if its ID is a member of one of trustDomains. The server presents src's
-// current SVID on every handshake, so rotation needs no restart.
+// current SVID on every handshake, so rotation needs no restart. A resumed
+// TLS session is verified again against the current bundles and trust domains.
 //
 // An empty trustDomains is an error: a gateway that trusts nobody is a
 // misconfiguration, not a policy. NextProtos is left empty for the caller.
+// VerifyConnection is set (it does the resumption check): to add a check of
+// your own, wrap it rather than replace it.
 func ServerTLSConfig(src Source, trustDomains []spiffeid.TrustDomain) (*tls.Config, error) {
 	if src == nil {
 		return nil, errors.New("identity: server TLS config: nil source")
@@ -31,9 +35,33 @@ func ServerTLSConfig(src Source, trustDomains []spiffeid.TrustDomain) (*tls.Conf
 			return nil, errors.New("identity: server TLS config: empty trust domain in list")
 		}
 	}
-	cfg := tlsconfig.MTLSServerConfig(src, src, AuthorizeMemberOfAny(trustDomains...))
+	authorize := AuthorizeMemberOfAny(trustDomains...)
+	cfg := tlsconfig.MTLSServerConfig(src, src, authorize)
 	cfg.MinVersion = tls.VersionTLS13
+	cfg.VerifyConnection = reverifyResumed(src, authorize)
 	return cfg, nil
+}
+
+// reverifyResumed checks a resumed session's client certificate against the
+// current bundles and authorizer. crypto/tls calls VerifyPeerCertificate only
+// on full handshakes, and with RequireAnyClientCert checks nothing but the
+// leaf's expiry when a session resumes; without this, a ticket issued before a
+// CA left the bundle or a trust domain left the list would keep working for
+// the ticket's lifetime.
+func reverifyResumed(bundles x509bundle.Source, authorize tlsconfig.Authorizer) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if !cs.DidResume {
+			return nil // VerifyPeerCertificate has just run
+		}
+		id, chains, err := x509svid.Verify(cs.PeerCertificates, bundles)
+		if err != nil {
+			return fmt.Errorf("identity: resumed session: %w", err)
+		}
+		if err := authorize(id, chains); err != nil {
+			return fmt.Errorf("identity: resumed session: %w", err)
+		}
+		return nil
+	}
 }
 
 // ClientTLSConfig returns a TLS 1.3 client configuration that presents src's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
 // handshake runs one TLS handshake between a server using serverCfg and a
@@ -20,14 +22,22 @@ import (
 // verdict, with the client's peer ID on success.
 func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) (spiffeid.ID, error) {
 	t.Helper()
+	id, _, err := handshakeState(t, serverCfg, clientCfg)
+	return id, err
+}
+
+// handshakeState is handshake that also says whether the session resumed.
+func handshakeState(t *testing.T, serverCfg, clientCfg *tls.Config) (spiffeid.ID, bool, error) {
+	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	type result struct {
-		id  spiffeid.ID
-		err error
+		id      spiffeid.ID
+		resumed bool
+		err     error
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -48,7 +58,7 @@ func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) (spiffeid.ID, err
 		if err == nil && cs.Version != tls.VersionTLS13 {
 			err = errors.New("negotiated a version other than TLS 1.3")
 		}
-		done <- result{id: id, err: err}
+		done <- result{id: id, resumed: cs.DidResume, err: err}
 	}()
 
 	d := net.Dialer{Timeout: 5 * time.Second}
@@ -60,7 +70,7 @@ func handshake(t *testing.T, serverCfg, clientCfg *tls.Config) (spiffeid.ID, err
 		conn.Close()
 	}
 	r := <-done
-	return r.id, r.err
+	return r.id, r.resumed, r.err
 }
 
 func TestServerTLSConfigHandshake(t *testing.T) {
@@ -193,5 +203,51 @@ func TestStaticSource(t *testing.T) {
 	}
 	if err := src.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// swapSource is a Source whose bundles a test can replace.
+type swapSource struct {
+	svid    *x509svid.SVID
+	bundles atomic.Pointer[x509bundle.Set]
+}
+
+func (s *swapSource) GetX509SVID() (*x509svid.SVID, error) { return s.svid, nil }
+func (s *swapSource) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	return s.bundles.Load().GetX509BundleForTrustDomain(td)
+}
+func (s *swapSource) Close() error { return nil }
+
+// TestServerTLSConfigResumption checks that a resumed TLS session is held to
+// the bundles of the moment, not those of the session's first handshake.
+func TestServerTLSConfigResumption(t *testing.T) {
+	ca := spiffetest.NewCA(t, "example.org")
+	partner := spiffetest.NewCA(t, "partner.example")
+	src := &swapSource{svid: ca.SVID(t, "spiffe://example.org/portcullis")}
+	src.bundles.Store(x509bundle.NewSet(ca.Bundle(), partner.Bundle()))
+	serverCfg, err := identity.ServerTLSConfig(src, []spiffeid.TrustDomain{ca.TrustDomain(), partner.TrustDomain()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := identity.ClientTLSConfig(identity.NewStaticSource(partner.SVID(t, "spiffe://partner.example/x"), ca.BundleSet()), ca.TrustDomain())
+	client.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+
+	if _, resumed, err := handshakeState(t, serverCfg, client); err != nil || resumed {
+		t.Fatalf("first handshake: resumed=%v err=%v; want a full handshake", resumed, err)
+	}
+	id, resumed, err := handshakeState(t, serverCfg, client)
+	if err != nil || !resumed {
+		t.Fatalf("second handshake: resumed=%v err=%v; want a resumed session (else this test proves nothing)", resumed, err)
+	}
+	if id.String() != "spiffe://partner.example/x" {
+		t.Errorf("resumed PeerID = %s", id)
+	}
+
+	// Federation with partner.example ends: its bundle is dropped.
+	src.bundles.Store(x509bundle.NewSet(ca.Bundle()))
+	if _, resumed, err := handshakeState(t, serverCfg, client); err == nil {
+		t.Fatalf("handshake after the partner's bundle was dropped succeeded (resumed=%v)", resumed)
+	} else if !strings.Contains(err.Error(), "resumed session") && !strings.Contains(err.Error(), "no X.509 bundle") {
+		t.Errorf("error = %v", err)
 	}
 }
