@@ -97,40 +97,60 @@ func NewResolver(templates []Template) (*Resolver, error) {
 // Len returns the number of templates.
 func (r *Resolver) Len() int { return r.n }
 
+// MaxTemplateSegments is the most path segments a template pattern may have.
+const MaxTemplateSegments = 16
+
 // Resolve returns the principal for id from the first template that matches.
 // An ID that no template matches gives an error wrapping [ErrUnknownID].
 //
-// Resolve runs on every request: it matches segment by segment and allocates
-// nothing when it succeeds (tenant and name share memory with id).
+// Resolve runs on every request: it splits the ID's path once, into an array
+// on the stack, then compares segment by segment; it allocates nothing when it
+// succeeds (tenant and name share memory with id).
 func (r *Resolver) Resolve(id spiffeid.ID) (Principal, error) {
 	if r != nil {
-		cands := r.byTD[id.TrustDomain().Name()]
-		for i := range cands {
-			if p, ok := cands[i].match(id); ok {
-				return p, nil
+		if cands := r.byTD[id.TrustDomain().Name()]; len(cands) > 0 {
+			var buf [MaxTemplateSegments]string
+			if segs, ok := splitPath(id.Path(), &buf); ok {
+				for i := range cands {
+					if p, ok := cands[i].match(id, segs); ok {
+						return p, nil
+					}
+				}
 			}
 		}
 	}
 	return Principal{}, fmt.Errorf("%w: %q", ErrUnknownID, id.String())
 }
 
-func (c *compiledTemplate) match(id spiffeid.ID) (Principal, bool) {
-	rest := id.Path()
-	var tenant, name string
-	last := len(c.segs) - 1
-	for i := range c.segs {
-		if len(rest) == 0 || rest[0] != '/' {
-			return Principal{}, false // fewer segments than the pattern
+// splitPath splits a SPIFFE ID path ("/a/b/c") into buf. It fails if the path
+// has more segments than buf holds, since no template can then match.
+func splitPath(path string, buf *[MaxTemplateSegments]string) ([]string, bool) {
+	n := 0
+	for path != "" {
+		if path[0] != '/' || n == len(buf) {
+			return nil, false
 		}
-		rest = rest[1:]
-		seg := rest
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			seg, rest = rest[:j], rest[j:]
+		path = path[1:]
+		seg := path
+		if j := strings.IndexByte(path, '/'); j >= 0 {
+			seg, path = path[:j], path[j:]
 		} else {
-			rest = ""
+			path = ""
 		}
+		buf[n] = seg
+		n++
+	}
+	return buf[:n], true
+}
+
+func (c *compiledTemplate) match(id spiffeid.ID, segs []string) (Principal, bool) {
+	if len(segs) != len(c.segs) {
+		return Principal{}, false
+	}
+	var tenant, name string
+	for i, seg := range segs {
 		if seg == "" {
-			return Principal{}, false
+			return Principal{}, false // not in a valid ID; never let a placeholder match it
 		}
 		switch s := &c.segs[i]; s.ph {
 		case literal:
@@ -142,12 +162,9 @@ func (c *compiledTemplate) match(id spiffeid.ID) (Principal, bool) {
 		case namePH:
 			name = seg
 		}
-		if i == last && !c.hasName {
-			name = seg
-		}
 	}
-	if rest != "" {
-		return Principal{}, false // more segments than the pattern
+	if !c.hasName {
+		name = segs[len(segs)-1]
 	}
 	if !c.hasTenant {
 		tenant = c.tenant
@@ -178,6 +195,9 @@ func compileTemplate(t Template) (spiffeid.TrustDomain, compiledTemplate, error)
 	}
 	if path == "" {
 		return spiffeid.TrustDomain{}, c, errors.New("pattern has no path; a template must name workloads, not a trust domain")
+	}
+	if n := strings.Count(path, "/") + 1; n > MaxTemplateSegments {
+		return spiffeid.TrustDomain{}, c, fmt.Errorf("pattern has %d path segments, more than %d", n, MaxTemplateSegments)
 	}
 	for _, seg := range strings.Split(path, "/") {
 		switch {

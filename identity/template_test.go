@@ -49,6 +49,7 @@ func TestResolve(t *testing.T) {
 		{id: "spiffe://example.org/human/alice/admin", err: true},
 		{id: "spiffe://example.org/tenant/acme", err: true},
 		{id: "spiffe://example.org", err: true},
+		{id: "spiffe://example.org" + strings.Repeat("/a", MaxTemplateSegments+1), err: true},
 		// Literal mismatch, including case and prefixes.
 		{id: "spiffe://example.org/tenant/acme/robot/billing", err: true},
 		{id: "spiffe://example.org/Tenant/acme/app/billing", err: true},
@@ -81,6 +82,18 @@ func TestResolve(t *testing.T) {
 				t.Errorf("TrustDomain() = %v, want %v", got.TrustDomain(), id.TrustDomain())
 			}
 		})
+	}
+}
+
+func TestResolveLongest(t *testing.T) {
+	long := "spiffe://example.org/{tenant}" + strings.Repeat("/x", MaxTemplateSegments-2) + "/{name}"
+	r, err := NewResolver([]Template{{Pattern: long, Kind: KindAgent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := spiffeid.RequireFromString("spiffe://example.org/t" + strings.Repeat("/x", MaxTemplateSegments-2) + "/n")
+	if p, err := r.Resolve(id); err != nil || p.Tenant != "t" || p.Name != "n" {
+		t.Errorf("Resolve(%s) = %+v, %v", id, p, err)
 	}
 }
 
@@ -156,6 +169,7 @@ func TestNewResolverInvalid(t *testing.T) {
 		{"bad kind", Template{Pattern: "spiffe://example.org/{tenant}/{name}", Kind: "robot"}, `unknown kind "robot"`},
 		{"no tenant", Template{Pattern: "spiffe://example.org/human/{name}", Kind: KindHuman}, "no tenant"},
 		{"tenant twice", Template{Pattern: "spiffe://example.org/{tenant}/{name}", Kind: KindHuman, Tenant: "acme"}, `fixed tenant "acme" conflicts`},
+		{"too many segments", Template{Pattern: "spiffe://example.org/{tenant}" + strings.Repeat("/a", MaxTemplateSegments), Kind: KindAgent}, "more than 16"},
 		{"bad fixed tenant", Template{Pattern: "spiffe://example.org/human/{name}", Kind: KindHuman, Tenant: "ac/me"}, `fixed tenant "ac/me"`},
 	}
 	for _, tt := range tests {
