@@ -129,6 +129,15 @@ func Open(dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	segs, err := listSegments(dir)
+	if err == nil {
+		err = l.openTree(segs, l.w.seq)
+	}
+	if err != nil {
+		l.w.f.Close()
+		lock.Close()
+		return nil, err
+	}
 	l.size.Store(l.w.seq)
 	go l.run()
 	if cut != nil {
@@ -185,6 +194,11 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 		if e.state.CompareAndSwap(entryQueued, entryCancelled) {
 			return 0, fmt.Errorf("audit: append withdrawn before write: %w", ctx.Err())
 		}
+		select {
+		case <-e.done: // finished while we looked
+			return e.seq, e.err
+		default:
+		}
 		return 0, fmt.Errorf("audit: append abandoned during write, record may be durable: %w", ctx.Err())
 	}
 }
@@ -219,6 +233,14 @@ func (l *Log) Close() error {
 		if err := l.w.f.Close(); err != nil && len(errs) == 0 {
 			errs = append(errs, fmt.Errorf("audit: close segment: %w", err))
 		}
+	}
+	if len(errs) == 0 {
+		if err := l.syncTree(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := l.w.tree.f.Close(); err != nil && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("audit: close %s: %w", hashesFile, err))
 	}
 	if err := l.lock.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("audit: release lock: %w", err))

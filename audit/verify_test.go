@@ -21,7 +21,26 @@ func tamperLog(t *testing.T, n int, opts Options) string {
 	if _, err := Verify(dir); err != nil {
 		t.Fatalf("untampered log fails: %v", err)
 	}
+	// The chain must stand on its own: the stored tree hashes are derived
+	// data an attacker can delete (TestVerifyStoredHashesNameRecord covers
+	// what they add).
+	if err := os.Remove(filepath.Join(dir, hashesFile)); err != nil {
+		t.Fatal(err)
+	}
 	return dir
+}
+
+func TestVerifyStoredHashesNameRecord(t *testing.T) {
+	l, dir := openTest(t, Options{})
+	appendN(t, l, 10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	editLines(t, firstSegment(dir), func(l [][]byte) [][]byte {
+		l[3] = bytes.Replace(l[3], []byte(`"req-3"`), []byte(`"req-X"`), 1)
+		return l
+	})
+	checkVerifyError(t, dir, VerifyError{Segment: segmentName(0), Line: 4, Seq: 3, Reason: "stored hash 4 (dir/hashes) differs from the recomputed tree"})
 }
 
 // editLines rewrites a segment through f, which gets its lines with their
@@ -220,7 +239,7 @@ func TestVerifyEmptyLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Report{Records: 0, Segments: 1, Head: strings.Repeat("0", 64)}
+	want := Report{Records: 0, Segments: 1, Head: strings.Repeat("0", 64), Root: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="} // SHA-256("")
 	if rep != want {
 		t.Errorf("got %+v, want %+v", rep, want)
 	}

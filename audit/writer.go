@@ -15,6 +15,7 @@ type writer struct {
 	seq     uint64 // seq of the next record
 	prev    Hash   // hash of the last record line (zero before the first)
 	buf     []byte
+	tree    *tree
 }
 
 // run is the writer goroutine: it drains the queue in batches of at most
@@ -73,6 +74,9 @@ func (l *Log) commit(chunk []*entry) error {
 			// The line does not fit: finish this segment, then start the
 			// next one with this line. The chain runs across segments.
 			if err = l.flush(w.buf[:start]); err == nil {
+				err = l.syncTree()
+			}
+			if err == nil {
 				err = l.rotate(seq)
 			}
 			if err != nil {
@@ -84,6 +88,12 @@ func (l *Log) commit(chunk []*entry) error {
 			start = 0
 		}
 		prev = HashLine(w.buf[start:])
+		if err = w.tree.add(w.buf[start:]); err != nil {
+			err = fmt.Errorf("%w: %w", ErrFailed, err)
+			unclaimed = chunk[i+1:]
+			claimed = append(claimed, e)
+			break
+		}
 		w.buf = append(w.buf, '\n')
 		e.seq = seq
 		seq++
@@ -91,6 +101,11 @@ func (l *Log) commit(chunk []*entry) error {
 	}
 	if err == nil && len(w.buf) > 0 {
 		err = l.flush(w.buf)
+	}
+	if err == nil {
+		if terr := w.tree.flush(); terr != nil {
+			err = fmt.Errorf("%w: %w", ErrFailed, terr)
+		}
 	}
 	if err != nil {
 		l.mu.Lock()
@@ -133,6 +148,21 @@ func (l *Log) flush(b []byte) error {
 			return fmt.Errorf("%w: fsync %s: %w", ErrFailed, w.segName, err)
 		}
 		l.syncs.Add(1)
+	}
+	return nil
+}
+
+// syncTree writes and fsyncs the stored hashes, so that Open can trust them
+// for every segment but the newest.
+func (l *Log) syncTree() error {
+	t := l.w.tree
+	if err := t.flush(); err != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	if !l.opts.NoSync {
+		if err := t.f.Sync(); err != nil {
+			return fmt.Errorf("%w: fsync %s: %w", ErrFailed, hashesFile, err)
+		}
 	}
 	return nil
 }
