@@ -48,6 +48,20 @@
 // Options.SegmentMaxBytes; the chain runs across them. docs/audit-format.md
 // is the byte-level specification.
 //
+// # Tree, checkpoints and proofs
+//
+// Every record is also a leaf of an RFC 6962 Merkle tree (sumdb/tlog; leaf
+// hash SHA-256(0x00 || line)), whose stored hashes live in dir/hashes. A
+// signed checkpoint commits to the tree; proofs show one record is in it, or
+// that a newer tree extends an older one:
+//
+//	msg, err := log.Checkpoint(signer)           // C2SP tlog-checkpoint as a signed note
+//	proof, err := log.ProveSigned(seq, signer)   // record + inclusion proof + checkpoint
+//	c, err := audit.CheckProof(proof, verifier)  // offline, without the log
+//	tp, err := log.ProveConsistency(old.Size, c.Size)
+//	err = audit.CheckConsistency(tp, old, c)
+//	rep, err := audit.VerifyWithCheckpoint(dir, keptMsg, verifier) // catches truncation and forks
+//
 // # Crashes
 //
 // Open scans the last segment. A torn tail (bytes after the last newline, or
@@ -71,5 +85,6 @@
 // A hash chain shows that nothing was changed, inserted, removed or reordered
 // before the last record; it cannot show that records were cut from the end.
 // Keep Report.Head (or a signed checkpoint) somewhere the gateway's operator
-// cannot reach and compare it later.
+// cannot reach and compare it later, or better, keep signed checkpoints and
+// use VerifyWithCheckpoint.
 package audit

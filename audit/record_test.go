@@ -183,4 +183,7 @@ func TestFormatDocQuotesGolden(t *testing.T) {
 			t.Errorf("docs/audit-format.md does not show the sha256sum of line %d (%s)", i+1, sum)
 		}
 	}
+	if ckpt := readFile(t, filepath.Join("testdata", "checkpoint.golden")); !strings.Contains(doc, string(ckpt)) {
+		t.Error("docs/audit-format.md does not quote testdata/checkpoint.golden")
+	}
 }
