@@ -42,3 +42,4 @@ clean:
 
 # SPIRE targets (spire-build, spire-up, spire-down, demo) live beside their configs.
 -include spire/spire.mk
+-include bench/bench.mk

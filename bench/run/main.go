@@ -1,0 +1,374 @@
+// Command run is `make bench`: it measures what Portcullis costs against a
+// bare Go mTLS reverse proxy (bench/baseline) and against no proxy at all,
+// on loopback, in one go, and writes bench/results/latest.json and
+// latest.md.
+//
+//	go build -o bin/bench/ ./cmd/portcullis ./cmd/portcullis-load ./bench/...
+//	bin/bench/run -bin bin/bench -seconds 8 -repeats 2 -out bench/results
+//
+// It issues SVIDs from a throwaway dev CA into a temporary directory, then
+// starts the fake provider (bench/fakeprovider; plain HTTP for the proxies,
+// mTLS for direct runs), the baseline proxy and Portcullis in config mode
+// (embedded default policy, decision cache, audit log with fsync, one JSON
+// log line per request). The load generator and the provider are pinned to
+// CPU 0 and the proxies to CPU 1 with taskset when it exists, so a proxy's
+// CPU time is its own. For each repeat and each mode (non-streaming chat,
+// then SSE streams of -events content events) it runs direct, baseline and
+// Portcullis back to back (A B C A B C ...), and Portcullis again over
+// HTTP/3 when the gateway serves it. Around each run it reads the measured
+// process's utime+stime from /proc/PID/stat and its peak RSS (VmHWM from
+// /proc/PID/status, reset before each run through clear_refs).
+//
+// CPU per request is the headline: on a shared machine requests/s moves with
+// the neighbours, CPU time per request much less. Each figure is the median
+// over repeats; the spread is shown beside it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	bin       string
+	seconds   float64
+	repeats   int
+	conc      int
+	conns     int
+	events    int
+	out       string
+	keep      bool
+	h3        bool
+	loadCPU   int
+	proxyCPU  int
+	startedAt time.Time
+}
+
+func main() {
+	if err := mainErr(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr() error {
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/bench", "directory holding portcullis, portcullis-load, baseline and fakeprovider")
+	flag.Float64Var(&o.seconds, "seconds", envFloat("BENCH_SECONDS", 8), "seconds per measured run (env BENCH_SECONDS)")
+	flag.IntVar(&o.repeats, "repeats", int(envFloat("BENCH_REPEATS", 2)), "repeats of the interleaved sequence (env BENCH_REPEATS)")
+	flag.IntVar(&o.conc, "c", 64, "concurrent streams")
+	flag.IntVar(&o.conns, "m", 4, "client connections")
+	flag.IntVar(&o.events, "events", 50, "content events per streamed response")
+	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.md")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (SVIDs, config, logs, audit log)")
+	flag.BoolVar(&o.h3, "h3", true, "also measure Portcullis over HTTP/3 when it serves it")
+	flag.IntVar(&o.loadCPU, "load-cpu", 0, "CPU for the load generator and the provider (-1: no pinning)")
+	flag.IntVar(&o.proxyCPU, "proxy-cpu", 1, "CPU for the proxies (-1: no pinning)")
+	flag.Parse()
+	if o.seconds <= 0 || o.repeats < 1 {
+		return errors.New("seconds and repeats must be positive")
+	}
+	o.startedAt = time.Now()
+	for _, b := range []string{"portcullis", "portcullis-load", "baseline", "fakeprovider"} {
+		if _, err := os.Stat(filepath.Join(o.bin, b)); err != nil {
+			return fmt.Errorf("missing binary %s (build with: go build -o %s/ ./cmd/portcullis ./cmd/portcullis-load ./bench/...)", b, o.bin)
+		}
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: taskset not found: processes are not pinned, expect noisier CPU figures")
+		o.loadCPU, o.proxyCPU = -1, -1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tmp, err := os.MkdirTemp("", "portcullis-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "bench: keeping", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	env, err := startTargets(o, tmp)
+	if err != nil {
+		return err
+	}
+	defer env.stop()
+
+	runs, h3note, err := measure(ctx, o, env)
+	if err != nil {
+		return err
+	}
+	auditNote := env.verifyAudit(o)
+	rep := buildReport(o, runs)
+	rep.Notes = append(rep.Notes, h3note, auditNote)
+	return rep.write(o.out, os.Stdout)
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// env is the running set of targets.
+type env struct {
+	f                             *files
+	provider, baseline, gateway   *proc
+	providerTLS, baseAddr, gwAddr string
+}
+
+func startTargets(o options, dir string) (*env, error) {
+	f, err := writeIdentities(dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &env{f: f}
+	addr := func() string {
+		if err != nil {
+			return ""
+		}
+		var a string
+		a, err = freePort()
+		return a
+	}
+	plain, tlsAddr, baseAddr, gwAddr := addr(), addr(), addr(), addr()
+	if err != nil {
+		return nil, err
+	}
+	e.providerTLS, e.baseAddr, e.gwAddr = tlsAddr, baseAddr, gwAddr
+	upstream := "http://" + plain + "/v1"
+	if err := f.writeConfig(gwAddr, upstream); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			e.stop()
+		}
+	}()
+	e.provider, err = start("fakeprovider", dir, o.loadCPU, nil, filepath.Join(o.bin, "fakeprovider"),
+		"-listen", plain, "-api-key-file", f.providerKey,
+		"-tls-listen", tlsAddr, "-cert", f.cert["provider"], "-key", f.key["provider"], "-bundle", f.bundle)
+	if err != nil {
+		return nil, err
+	}
+	e.baseline, err = start("baseline", dir, o.proxyCPU, nil, filepath.Join(o.bin, "baseline"),
+		"-listen", baseAddr, "-upstream", upstream, "-api-key-file", f.providerKey,
+		"-cert", f.cert["baseline"], "-key", f.key["baseline"], "-bundle", f.bundle)
+	if err != nil {
+		return nil, err
+	}
+	e.gateway, err = start("portcullis", dir, o.proxyCPU, nil, filepath.Join(o.bin, "portcullis"), "serve", "--config", f.config)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range []struct {
+		p    *proc
+		addr string
+	}{{e.provider, plain}, {e.provider, tlsAddr}, {e.baseline, baseAddr}, {e.gateway, gwAddr}} {
+		if err := waitTCP(w.p, w.addr, 20*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return e, nil
+}
+
+func (e *env) stop() {
+	for _, p := range []*proc{e.gateway, e.baseline, e.provider} {
+		if p != nil {
+			p.stop()
+		}
+	}
+	e.gateway, e.baseline, e.provider = nil, nil, nil
+}
+
+// target is one thing the load generator is pointed at.
+type target struct {
+	name  string // direct, baseline, portcullis
+	url   string
+	p     *proc // the process whose CPU is measured
+	proto string
+}
+
+// run is one measured load run.
+type run struct {
+	Repeat       int        `json:"repeat"`
+	Target       string     `json:"target"`
+	Mode         string     `json:"mode"`
+	Proto        string     `json:"proto"`
+	Load         loadResult `json:"load"`
+	CPUSeconds   float64    `json:"cpu_seconds"`    // measured process, over the run
+	CPUPerReqUS  float64    `json:"cpu_us_per_req"` // measured process
+	UpstreamUS   float64    `json:"upstream_cpu_us_per_req,omitempty"`
+	PeakRSSMB    float64    `json:"peak_rss_mb"`
+	PeakRSSReset bool       `json:"peak_rss_per_run"` // false: VmHWM is the process's lifetime peak
+}
+
+// loadResult is the part of portcullis-load's JSON the bench uses.
+type loadResult struct {
+	Requests        int                `json:"requests"`
+	Errors          int                `json:"errors"`
+	ErrorKinds      map[string]int     `json:"error_kinds,omitempty"`
+	FirstError      string             `json:"first_error,omitempty"`
+	Seconds         float64            `json:"seconds"`
+	RPS             float64            `json:"rps"`
+	Connections     int                `json:"connections"`
+	Latency         map[string]float64 `json:"latency_ms"`
+	TTFB            map[string]float64 `json:"ttfb_ms"`
+	EventsPerStream float64            `json:"events_per_stream,omitempty"`
+}
+
+var errUnsupported = errors.New("not supported by target")
+
+func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
+	targets := []target{
+		{"direct", "https://" + e.providerTLS, e.provider, "h2"},
+		{"baseline", "https://" + e.baseAddr, e.baseline, "h2"},
+		{"portcullis", "https://" + e.gwAddr, e.gateway, "h2"},
+	}
+	h3 := target{"portcullis", "https://" + e.gwAddr, e.gateway, "h3"}
+	h3note := "HTTP/3: not measured (-h3=false)"
+	modes := []string{"chat", "stream"}
+
+	// Warm up every target in both modes: pools, heaps, decision cache.
+	warm := min(1.0, o.seconds/8)
+	for _, m := range modes {
+		for _, t := range targets {
+			if _, err := loadRun(ctx, o, e, t, m, warm); err != nil {
+				return nil, "", fmt.Errorf("warm-up %s %s: %w", t.name, m, err)
+			}
+		}
+	}
+	if o.h3 {
+		if _, err := loadRun(ctx, o, e, h3, "chat", warm); err != nil {
+			if !errors.Is(err, errUnsupported) {
+				return nil, "", fmt.Errorf("warm-up portcullis h3: %w", err)
+			}
+			o.h3, h3note = false, "HTTP/3: not measured, the gateway does not serve it in this build"
+		} else {
+			h3note = "HTTP/3: Portcullis measured over h3 as well (rows proto h3)"
+		}
+	}
+	var runs []run
+	for rep := 1; rep <= o.repeats; rep++ {
+		for _, m := range modes {
+			seq := targets
+			if o.h3 {
+				seq = append(seq[:len(seq):len(seq)], h3)
+			}
+			for _, t := range seq {
+				if ctx.Err() != nil {
+					return nil, "", ctx.Err()
+				}
+				r, err := measureOne(ctx, o, e, t, m, rep)
+				if err != nil {
+					return nil, "", err
+				}
+				fmt.Fprintf(os.Stderr, "bench: repeat %d %-6s %-10s %s  %8.1f req/s  %7.1f µs CPU/req  p99 %.2f ms  ttfb p99 %.2f ms  errors %d\n",
+					rep, m, t.name, t.proto, r.Load.RPS, r.CPUPerReqUS, r.Load.Latency["p99"], r.Load.TTFB["p99"], r.Load.Errors)
+				runs = append(runs, r)
+			}
+		}
+	}
+	return runs, h3note, nil
+}
+
+func measureOne(ctx context.Context, o options, e *env, t target, mode string, rep int) (run, error) {
+	pid, upPID := t.p.pid(), e.provider.pid()
+	reset := resetPeakRSS(pid)
+	cpu0, err := cpuSeconds(pid)
+	if err != nil {
+		return run{}, err
+	}
+	up0, _ := cpuSeconds(upPID)
+	lr, err := loadRun(ctx, o, e, t, mode, o.seconds)
+	if err != nil {
+		return run{}, fmt.Errorf("%s %s %s: %w", t.name, mode, t.proto, err)
+	}
+	cpu1, err := cpuSeconds(pid)
+	if err != nil {
+		return run{}, err
+	}
+	up1, _ := cpuSeconds(upPID)
+	rss, _ := peakRSSMB(pid)
+	// The load generator's preflight sends one request per connection
+	// before its clock starts; the process served those too.
+	served := float64(lr.Requests + lr.Errors + lr.Connections)
+	r := run{
+		Repeat: rep, Target: t.name, Mode: mode, Proto: t.proto, Load: lr,
+		CPUSeconds: cpu1 - cpu0, PeakRSSMB: rss, PeakRSSReset: reset,
+	}
+	if served > 0 {
+		r.CPUPerReqUS = (cpu1 - cpu0) / served * 1e6
+		if t.name != "direct" {
+			r.UpstreamUS = (up1 - up0) / served * 1e6
+		}
+	}
+	return r, nil
+}
+
+// loadRun runs portcullis-load pinned to the load CPU and decodes its JSON.
+func loadRun(ctx context.Context, o options, e *env, t target, mode string, seconds float64) (loadResult, error) {
+	out := filepath.Join(e.f.dir, "load.json")
+	argv := []string{filepath.Join(o.bin, "portcullis-load"),
+		"-target", t.url, "-proto", t.proto,
+		"-cert", e.f.cert["client"], "-key", e.f.key["client"], "-bundle", e.f.bundle,
+		"-c", strconv.Itoa(o.conc), "-m", strconv.Itoa(o.conns),
+		"-d", strconv.FormatFloat(seconds, 'f', 3, 64) + "s",
+		"-json", out, "-q", "-timeout", "10s"}
+	if t.name == "direct" {
+		key, err := os.ReadFile(e.f.providerKey)
+		if err != nil {
+			return loadResult{}, err
+		}
+		argv = append(argv, "-api-key", strings.TrimSpace(string(key)))
+	}
+	if mode == "stream" {
+		argv = append(argv, "-stream", "-events", strconv.Itoa(o.events))
+	}
+	argv = pinned(o.loadCPU, argv...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	msg, err := cmd.CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(msg), errUnsupported.Error()) {
+			return loadResult{}, fmt.Errorf("%w: %s", errUnsupported, strings.TrimSpace(string(msg)))
+		}
+		return loadResult{}, fmt.Errorf("portcullis-load: %w: %s", err, strings.TrimSpace(string(msg)))
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return loadResult{}, err
+	}
+	var lr loadResult
+	if err := json.Unmarshal(b, &lr); err != nil {
+		return loadResult{}, fmt.Errorf("portcullis-load JSON: %w", err)
+	}
+	return lr, nil
+}
+
+// verifyAudit stops the gateway and checks its audit log with
+// `portcullis audit verify`, so the figures are known to come with an intact log.
+func (e *env) verifyAudit(o options) string {
+	e.gateway.stop()
+	e.gateway = nil
+	out, err := exec.Command(filepath.Join(o.bin, "portcullis"), "audit", "verify", e.f.auditDir).CombinedOutput()
+	if err != nil {
+		return "audit log: verification FAILED: " + tail(out, 300)
+	}
+	return "audit log after the run: " + strings.Join(strings.Fields(tail(out, 300)), " ")
+}
