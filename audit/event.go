@@ -35,11 +35,11 @@ type Request struct {
 	API           string   `json:"api"`
 	Model         string   `json:"model"`
 	Provider      string   `json:"provider"`
-	UpstreamModel string   `json:"upstream_model"`
+	UpstreamModel string   `json:"upstream_model,omitempty"`
 	Stream        bool     `json:"stream"`
-	MaxTokens     int      `json:"max_tokens"`
-	Prompt        Prompt   `json:"prompt"`
-	Tools         []string `json:"tools"`
+	MaxTokens     int      `json:"max_tokens,omitempty"`
+	Prompt        *Prompt  `json:"prompt,omitempty"`
+	Tools         []string `json:"tools,omitempty"`
 }
 
 // Prompt describes a prompt without revealing it.
@@ -55,7 +55,7 @@ type Decision struct {
 	Reasons     []string       `json:"reasons"`
 	Revision    string         `json:"revision"`
 	CacheHit    bool           `json:"cache_hit"`
-	Obligations map[string]any `json:"obligations"`
+	Obligations map[string]any `json:"obligations,omitempty"`
 }
 
 // Usage is the token accounting reported by the provider.

@@ -24,7 +24,7 @@ func goldenEvents() []*Event {
 		{
 			Type: "decision", RequestID: "req-1", Action: "llm.invoke",
 			Principal: &Principal{SPIFFEID: "spiffe://example.org/tenant/acme/agent/triage", TrustDomain: "example.org", Kind: "agent", Tenant: "acme", Name: "triage"},
-			Request:   &Request{API: "chat.completions", Model: "gpt-4o-mini", Provider: "openai", UpstreamModel: "gpt-4o-mini-2024-07-18", MaxTokens: 256, Prompt: Prompt{Bytes: 1187, Messages: 3, Digest: "hmac-sha256:9f2c"}, Tools: []string{"search"}},
+			Request:   &Request{API: "chat.completions", Model: "gpt-4o-mini", Provider: "openai", UpstreamModel: "gpt-4o-mini-2024-07-18", MaxTokens: 256, Prompt: &Prompt{Bytes: 1187, Messages: 3, Digest: "hmac-sha256:9f2c"}, Tools: []string{"search"}},
 			Decision:  &Decision{Allow: true, Reasons: []string{"tenant model allowed"}, Revision: "rev-7", Obligations: map[string]any{"max_tokens": 256}},
 		},
 		{

@@ -200,7 +200,7 @@ func auditRequest(x *exchange) *audit.Request {
 		Model:     x.req.Model,
 		Stream:    x.req.Stream,
 		MaxTokens: x.req.MaxTokens,
-		Prompt:    audit.Prompt{Bytes: x.req.PromptBytes, Messages: x.req.Messages, Digest: x.req.Digest},
+		Prompt:    &audit.Prompt{Bytes: x.req.PromptBytes, Messages: x.req.Messages, Digest: x.req.Digest},
 		Tools:     x.req.Tools,
 	}
 	if x.route != nil {
