@@ -25,7 +25,8 @@
 //	POST /v1/messages          Anthropic Messages: JSON, or its SSE events
 //
 // Authentication: when Options.APIKey is set, OpenAI endpoints want
-// "Authorization: Bearer KEY" and Anthropic endpoints "x-api-key: KEY";
+// "Authorization: Bearer KEY" and Anthropic endpoints "x-api-key: KEY" (or
+// the bearer form, which anthropic-sdk-go's WithAPIKey sends);
 // anything else is a 401 in that provider's error shape. Anthropic requests
 // must also carry "anthropic-version" and "max_tokens", as the real API
 // demands. Models: ids beginning "claude" are served only by /v1/messages,

@@ -41,7 +41,8 @@ var DefaultModels = []string{
 // Options configures a Server. The zero value is usable.
 type Options struct {
 	// APIKey, if set, must be presented by every request: OpenAI endpoints
-	// want "Authorization: Bearer KEY", Anthropic endpoints "x-api-key: KEY".
+	// want "Authorization: Bearer KEY", Anthropic endpoints "x-api-key: KEY"
+	// or "Authorization: Bearer KEY".
 	// A missing or wrong key is a 401 in the provider's error shape.
 	APIKey string
 	// Models lists the model ids served; DefaultModels when empty. Ids that
@@ -307,7 +308,12 @@ func (s *Server) authenticate(r *http.Request, kind api) *apiError {
 		return nil
 	}
 	if kind == apiAnthropic {
+		// The API takes the key as x-api-key or as a bearer token (which is
+		// what anthropic-sdk-go's WithAPIKey sends).
 		key := r.Header.Get("x-api-key")
+		if key == "" {
+			key, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
 		switch {
 		case key == "":
 			return errUnauthenticated("x-api-key header is required")
