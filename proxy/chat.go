@@ -229,6 +229,8 @@ func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, c *caller, req 
 		return
 	}
 	g.log.WithFields(logrus.Fields{"request_id": c.id, "spiffe_id": c.principal.ID.String(), "status": status}).Info(msg)
+	g.cfg.Metrics.observeRequest(requestOutcome{api: string(APIChatCompletions), model: "unknown", kind: string(c.principal.Kind),
+		tenant: c.principal.Tenant, decision: "refused", status: status, elapsed: g.clock().Sub(c.start)})
 	writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id})
 }
 
@@ -278,6 +280,19 @@ func (g *Gateway) logRequest(x *exchange, status int, err error) {
 		e = e.WithError(err)
 	}
 	e.Info("request")
+	if g.cfg.Metrics != nil {
+		o := requestOutcome{api: string(x.req.API), model: x.req.Model, kind: string(x.caller.principal.Kind),
+			tenant: x.caller.principal.Tenant, decision: "deny", status: status, elapsed: g.clock().Sub(x.caller.start), usage: x.usage}
+		if x.route != nil {
+			o.provider = x.route.Provider.Name
+		} else {
+			o.model = "unknown"
+		}
+		if x.decision.Allow {
+			o.decision = "allow"
+		}
+		g.cfg.Metrics.observeRequest(o)
+	}
 }
 
 // bodyReader gives the upstream request a fresh reader over the buffered body.

@@ -69,6 +69,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
+	if x.req.Stream {
+		g.cfg.Metrics.streamStarted()
+		defer g.cfg.Metrics.streamEnded()
+	}
 	defer func() {
 		// Runs on every path out, including the abort panic of a broken
 		// stream: the completion record must not depend on a clean end.
@@ -118,6 +122,9 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 		x.calls = t.ToolCalls()
 		if t.err != nil {
 			x.upErr = t.err
+			if sse {
+				g.cfg.Metrics.streamFailed(x.route.Provider.Name)
+			}
 		}
 		g.complete(ctx, x)
 	})

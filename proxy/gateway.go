@@ -49,6 +49,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// Transport carries upstream requests; default a pooled HTTP/2-capable transport.
 	Transport http.RoundTripper
+	// Metrics, when set, receives request, decision and upstream metrics.
+	Metrics *Metrics
 }
 
 // Gateway is the data-plane HTTP handler: every request is authenticated by
@@ -88,6 +90,10 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport()
+	}
+	if cfg.Metrics != nil {
+		cfg.Policy = instrumentedDecider{next: cfg.Policy, m: cfg.Metrics}
+		cfg.Transport = instrumentedTransport{next: cfg.Transport, m: cfg.Metrics}
 	}
 	g := &Gateway{cfg: cfg, clock: cfg.Clock, log: cfg.Logger}
 	g.rp = &httputil.ReverseProxy{
@@ -180,6 +186,7 @@ func (g *Gateway) refuseIdentity(w http.ResponseWriter, r *http.Request, reqID s
 	}
 	g.log.WithFields(logrus.Fields{"request_id": reqID, "spiffe_id": p.ID.String(), "status": 403}).
 		Warn("refused: caller identity matches no principal template")
+	g.cfg.Metrics.observeRequest(requestOutcome{api: "none", model: "unknown", decision: "refused", status: http.StatusForbidden})
 	writeError(w, apiError{Status: http.StatusForbidden, Code: codeUnknownIdentity, RequestID: reqID,
 		Message: "your SPIFFE ID is not mapped to a principal on this gateway; ask an operator to add a principal template for it"})
 }

@@ -47,6 +47,7 @@ type envOptions struct {
 	bundleDir string         // "" = embedded default
 	decider   proxy.Decider  // overrides the engine when set
 	recorder  proxy.Recorder // overrides the audit log when set
+	metrics   *proxy.Metrics
 }
 
 func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
@@ -100,6 +101,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	if opts.recorder != nil {
 		cfg.Audit = opts.recorder
 	}
+	cfg.Metrics = opts.metrics
 	gw, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
