@@ -1,68 +1,56 @@
 package audit
 
 import (
-	"math/bits"
+	"crypto/sha256"
+	"hash"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// memTree computes the RFC 6962 tree of a stream of records with sumdb/tlog
-// while keeping only the hashes later records can need: the roots of the
-// complete subtrees on the tree's right edge (at most 64).
+// memTree computes the RFC 6962 tree of a stream of records while keeping
+// only what later records need: the roots of the complete subtrees on the
+// tree's right edge (at most 64), oldest first. add returns exactly the
+// hashes tlog.StoredHashes would store for the record, and root equals
+// tlog.TreeHash; TestMemTreeMatchesTlog holds it to sumdb/tlog.
 type memTree struct {
-	n      int64
-	hashes map[int64]tlog.Hash
+	n     int64
+	edge  []tlog.Hash // complete subtree roots, largest (leftmost) first
+	out   []tlog.Hash // reused by add
+	leafH hash.Hash
+	buf   [1]byte
 }
 
-func newMemTree() *memTree { return &memTree{hashes: make(map[int64]tlog.Hash)} }
-
-// ReadHashes implements tlog.HashReader.
-func (m *memTree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(idx))
-	for i, x := range idx {
-		h, ok := m.hashes[x]
-		if !ok {
-			return nil, errHashNotKept
-		}
-		out[i] = h
-	}
-	return out, nil
-}
-
-var errHashNotKept = tlogError("stored hash is not on the tree's right edge")
-
-type tlogError string
-
-func (e tlogError) Error() string { return "audit: " + string(e) }
+func newMemTree() *memTree { return &memTree{leafH: sha256.New()} }
 
 // add appends a record and returns the hashes tlog stores for it, in
-// StoredHashIndex order starting at tlog.StoredHashCount(n).
+// StoredHashIndex order starting at tlog.StoredHashCount(n): the leaf hash,
+// then each subtree the leaf completes. The slice is reused by the next add.
 func (m *memTree) add(line []byte) ([]tlog.Hash, error) {
-	hs, err := tlog.StoredHashes(m.n, line, m)
-	if err != nil {
-		return nil, err
+	var h tlog.Hash
+	m.leafH.Reset()
+	m.leafH.Write(m.buf[:]) // 0x00, the RFC 6962 leaf prefix
+	m.leafH.Write(line)
+	m.leafH.Sum(h[:0])
+	m.out = append(m.out[:0], h)
+	for i := m.n; i&1 == 1; i >>= 1 {
+		left := m.edge[len(m.edge)-1]
+		m.edge = m.edge[:len(m.edge)-1]
+		h = tlog.NodeHash(left, h)
+		m.out = append(m.out, h)
 	}
-	base := tlog.StoredHashCount(m.n)
-	for i, h := range hs {
-		m.hashes[base+int64(i)] = h
-	}
+	m.edge = append(m.edge, h)
 	m.n++
-	// Keep only the right edge of the tree of n records.
-	keep := make(map[int64]bool, 64)
-	start := int64(0)
-	for level := bits.Len64(uint64(m.n)) - 1; level >= 0; level-- {
-		if m.n&(1<<level) != 0 {
-			keep[tlog.StoredHashIndex(level, start>>level)] = true
-			start += 1 << level
-		}
-	}
-	for x := range m.hashes {
-		if !keep[x] {
-			delete(m.hashes, x)
-		}
-	}
-	return hs, nil
+	return m.out, nil
 }
 
 // root returns the tree hash of the records added so far.
-func (m *memTree) root() (tlog.Hash, error) { return tlog.TreeHash(m.n, m) }
+func (m *memTree) root() (tlog.Hash, error) {
+	if len(m.edge) == 0 {
+		return tlog.TreeHash(0, nil)
+	}
+	h := m.edge[len(m.edge)-1]
+	for i := len(m.edge) - 2; i >= 0; i-- {
+		h = tlog.NodeHash(m.edge[i], h)
+	}
+	return h, nil
+}

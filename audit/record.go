@@ -87,8 +87,9 @@ type header struct {
 }
 
 // parseHeader strictly parses the fixed prefix of a record line (newline
-// excluded) and checks that the whole line is one valid JSON object whose
-// event part starts with "type". It is what Verify and Open use.
+// excluded) and checks that the whole line is one valid JSON object in UTF-8
+// whose event part starts with "type" and whose top-level member names are
+// distinct and unescaped (checkBody). It is what Verify and Open use.
 func parseHeader(line []byte) (header, error) {
 	var h header
 	if len(line) > MaxLineBytes {
@@ -118,8 +119,8 @@ func parseHeader(line []byte) (header, error) {
 		return h, errors.New("time is not terminated")
 	}
 	ts := rest[:end]
-	t, err := time.Parse(time.RFC3339Nano, string(ts))
-	if err != nil || t.Location() != time.UTC || string(t.AppendFormat(nil, time.RFC3339Nano)) != string(ts) {
+	t, ok := parseCanonicalTime(ts)
+	if !ok {
 		return h, fmt.Errorf("time %q is not canonical RFC 3339 UTC", ts)
 	}
 	rest, ok = bytes.CutPrefix(rest[end:], []byte(prevKey))
@@ -142,8 +143,8 @@ func parseHeader(line []byte) (header, error) {
 	if !bytes.HasPrefix(rest, []byte(`"type":`)) {
 		return h, errors.New(`event does not start with "type"`)
 	}
-	if !json.Valid(line) {
-		return h, errors.New("line is not valid JSON")
+	if err := checkBody(rest); err != nil {
+		return h, err
 	}
 	h.seq, h.time, h.body = seq, t, len(line)-len(rest)
 	return h, nil
