@@ -16,6 +16,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -232,6 +233,7 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 		rego.EvalParsedInput(in.value()),
 		rego.EvalExternalCancel(c),
 		rego.EvalGenerateJSON(rawTerm),
+		rego.EvalMetrics(noMetrics),
 	)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -256,6 +258,9 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	d.Revision = st.revision
 	return d, nil
 }
+
+// noMetrics spares each evaluation the allocation of a metrics registry.
+var noMetrics = metrics.NoOp()
 
 // rawTerm keeps results as ast values: no conversion to Go maps.
 func rawTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }

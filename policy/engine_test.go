@@ -8,8 +8,13 @@ import (
 	"time"
 )
 
+// newEngine makes an engine for a test. Unless the test sets a Timeout, it
+// gets a generous one: the machine running tests may be shared and busy.
 func newEngine(t testing.TB, opts Options) *Engine {
 	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
 	e, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,8 @@ func TestRego(t *testing.T) {
 		SetCoverageRuns(nil).
 		RaiseBuiltinErrors(true).
 		SetTimeout(20*time.Second).
-		Run(ctx, modules)
+		SetModules(modules).
+		RunTests(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,19 +1,18 @@
-# Package portcullis.agent holds the rules for agent principals: autonomous
-# workloads. They are held tighter than applications: only the tenant's
-# agent_models, and output capped at data.limits.agent.max_tokens.
-package portcullis.agent
+# Agent principals: autonomous workloads, held tighter than applications.
+# An agent may only call the tenant's "agent_models" (a separate, shorter
+# list), and its output is capped at data.limits.agent.max_tokens: a request
+# asking for more is still allowed, with the cap as its max_tokens obligation.
+package portcullis
 
-import data.portcullis.model_allowed
-
-allow_llm_invoke if model_allowed("agent_models", "agent")
-
-deny_llm_invoke contains sprintf("model %s is not allowed for agents of tenant %s", [
-	input.request.model,
-	input.principal.tenant,
-]) if {
-	not model_allowed("agent_models", "agent")
+allow if {
+	input.action == "llm.invoke"
+	input.principal.kind == "agent"
+	input.request.model in data.tenants[input.principal.tenant].agent_models
+	"agent" in data.models[input.request.model].kinds
+	grant_allows_llm_invoke
 }
 
-# max_tokens caps every agent request; a larger request is still allowed but
-# the gateway lowers it to this cap.
-max_tokens := data.limits.agent.max_tokens
+deny contains model_denied_for("agent", "agent_models") if {
+	input.action == "llm.invoke"
+	input.principal.kind == "agent"
+}

@@ -1,16 +1,17 @@
-# Package portcullis.application holds the rules for application principals:
-# services calling on their own behalf.
-package portcullis.application
+# Application principals: services calling on their own behalf. Like humans
+# they may call the tenant's "models", but only those the catalog admits for
+# applications (so not a human-only model such as o3-mini in the dev data).
+package portcullis
 
-import data.portcullis.model_allowed
+allow if {
+	input.action == "llm.invoke"
+	input.principal.kind == "application"
+	input.request.model in data.tenants[input.principal.tenant].models
+	"application" in data.models[input.request.model].kinds
+	grant_allows_llm_invoke
+}
 
-# An application may call the tenant's models the catalog admits for
-# applications (so not human-only models such as o3-mini in the dev data).
-allow_llm_invoke if model_allowed("models", "application")
-
-deny_llm_invoke contains sprintf("model %s is not allowed for applications of tenant %s", [
-	input.request.model,
-	input.principal.tenant,
-]) if {
-	not model_allowed("models", "application")
+deny contains model_denied_for("application", "models") if {
+	input.action == "llm.invoke"
+	input.principal.kind == "application"
 }

@@ -1,26 +1,58 @@
-# Package portcullis is the default Portcullis policy. The gateway asks for
-# data.portcullis.decision and nothing else; see docs/policy.md for the
-# contract.
+# The default Portcullis policy. The gateway asks for data.portcullis.decision
+# and nothing else; docs/policy.md describes the input and the decision.
 #
-# Shape: the allow path is one positive conjunction, and the reasons for a
-# deny are only computed when nothing allowed. The kind modules
-# (human.rego, application.rego, agent.rego) say which models each kind of
-# principal may call; this module dispatches on input.principal.kind.
+# The four modules share package portcullis: this one (base.rego) builds the
+# decision; human.rego, application.rego and agent.rego add the `allow` and
+# `deny` rules for their kind of principal. Each kind's rules start with
+# input.action == "..." and input.principal.kind == "...", so OPA's rule index
+# evaluates only the rules for the caller's kind.
+#
+# Shape is performance here: the allow path is one positive conjunction per
+# kind, and the reasons for a deny are only computed when nothing allowed.
 #
 # Never base a decision on input.grant.expires_at: it is not part of the
 # decision cache key. The gateway checks expiry before asking.
 package portcullis
 
-import data.portcullis.agent
-import data.portcullis.application
-import data.portcullis.human
-
-# Exactly one of these two is defined for any input.
+# Exactly one definition holds for any input. The allow definitions carry
+# their reason and obligations inline: every extra rule on the allow path
+# costs an evaluation.
 decision := {
 	"allow": true,
-	"reasons": [allow_reason],
-	"obligations": obligations,
-} if allow
+	"reasons": [concat("", [
+		"model ", input.request.model,
+		" is allowed for ", input.principal.kind,
+		"s of tenant ", input.principal.tenant,
+	])],
+	"obligations": {
+		"max_tokens": kind_max_tokens,
+		"require_approval": false,
+		"provider": "",
+	},
+} if {
+	allow
+	not input.grant
+}
+
+# A grant narrows the tools to its scopes and may lower the token cap.
+decision := {
+	"allow": true,
+	"reasons": [concat("", [
+		"model ", input.request.model,
+		" is allowed for ", input.principal.kind,
+		"s of tenant ", input.principal.tenant,
+		" under grant ", input.grant.id,
+	])],
+	"obligations": {
+		"max_tokens": grant_max_tokens,
+		"tools": sort(input.grant.scopes.tools),
+		"require_approval": false,
+		"provider": "",
+	},
+} if {
+	allow
+	input.grant
+}
 
 decision := {
 	"allow": false,
@@ -28,29 +60,7 @@ decision := {
 	"obligations": {},
 } if not allow
 
-# --- allow ------------------------------------------------------------------
-
-allow if {
-	input.action == "llm.invoke"
-	data.tenants[input.principal.tenant]
-	kind_allows_llm_invoke
-	grant_allows_llm_invoke
-}
-
-kind_allows_llm_invoke if {
-	input.principal.kind == "human"
-	human.allow_llm_invoke
-}
-
-kind_allows_llm_invoke if {
-	input.principal.kind == "application"
-	application.allow_llm_invoke
-}
-
-kind_allows_llm_invoke if {
-	input.principal.kind == "agent"
-	agent.allow_llm_invoke
-}
+# --- grants -----------------------------------------------------------------
 
 # Without a grant the principal's own rights apply. With one, the request must
 # also stay inside the grant's tenant and model scopes.
@@ -61,63 +71,26 @@ grant_allows_llm_invoke if {
 	input.request.model in input.grant.scopes.models
 }
 
-# model_allowed holds when the requested model is in the tenant's list named
-# list (e.g. "models", "agent_models") and the model catalog admits kind.
-model_allowed(list, kind) if {
-	input.request.model in data.tenants[input.principal.tenant][list]
-	kind in data.models[input.request.model].kinds
-}
+# --- obligations --------------------------------------------------------------
 
-allow_reason := sprintf("model %s is allowed for %ss of tenant %s", [
-	input.request.model,
-	input.principal.kind,
-	input.principal.tenant,
-]) if not input.grant
-
-allow_reason := sprintf("model %s is allowed for %ss of tenant %s under grant %s", [
-	input.request.model,
-	input.principal.kind,
-	input.principal.tenant,
-	input.grant.id,
-]) if input.grant
-
-# --- obligations ------------------------------------------------------------
-
-obligations := {
-	"max_tokens": max_tokens,
-	"require_approval": false,
-	"provider": provider,
-} if not input.grant
-
-# A grant narrows the tools to its scopes.
-obligations := {
-	"max_tokens": max_tokens,
-	"tools": sort(input.grant.scopes.tools),
-	"require_approval": false,
-	"provider": provider,
-} if input.grant
-
-# max_tokens is the lowest positive cap from the kind and the grant; 0 means
-# no cap.
-default max_tokens := 0
-
-max_tokens := min(caps) if {
-	caps := {c | some c in [kind_max_tokens, grant_max_tokens]; c > 0}
-	count(caps) > 0
-}
-
+# The kind's output cap comes from data.limits (for example
+# data.limits.agent.max_tokens); 0 means no cap.
 default kind_max_tokens := 0
 
-kind_max_tokens := agent.max_tokens if input.principal.kind == "agent"
+kind_max_tokens := data.limits[input.principal.kind].max_tokens
 
-default grant_max_tokens := 0
+# With a grant, the lower of the kind's and the grant's caps (0 = no cap).
+grant_max_tokens := kind_max_tokens if input.grant.scopes.max_tokens == 0
 
-grant_max_tokens := input.grant.scopes.max_tokens
+grant_max_tokens := input.grant.scopes.max_tokens if {
+	kind_max_tokens == 0
+	input.grant.scopes.max_tokens > 0
+}
 
-# A model catalog entry may pin the provider.
-default provider := ""
-
-provider := data.models[input.request.model].provider
+grant_max_tokens := min([kind_max_tokens, input.grant.scopes.max_tokens]) if {
+	kind_max_tokens > 0
+	input.grant.scopes.max_tokens > 0
+}
 
 # --- deny reasons -----------------------------------------------------------
 
@@ -159,19 +132,6 @@ deny contains sprintf("unknown model %q", [input.request.model]) if {
 	not data.models[input.request.model]
 }
 
-deny contains msg if {
-	input.action == "llm.invoke"
-	data.models[input.request.model]
-	data.tenants[input.principal.tenant]
-	some msg in kind_deny_llm_invoke
-}
-
-kind_deny_llm_invoke := human.deny_llm_invoke if input.principal.kind == "human"
-
-kind_deny_llm_invoke := application.deny_llm_invoke if input.principal.kind == "application"
-
-kind_deny_llm_invoke := agent.deny_llm_invoke if input.principal.kind == "agent"
-
 deny contains sprintf("grant tenant %s does not match principal tenant %s", [
 	input.grant.tenant,
 	input.principal.tenant,
@@ -183,4 +143,22 @@ deny contains sprintf("model %s is not in the scopes of grant %s", [input.reques
 	input.action == "llm.invoke"
 	input.grant
 	not input.request.model in input.grant.scopes.models
+}
+
+# model_denied_for(kind, list) is the kind modules' deny reason: the model and
+# tenant exist, but the model is not in the tenant's list for the kind, or the
+# catalog does not admit the kind.
+model_denied_for(kind, list) := sprintf("model %s is not allowed for %ss of tenant %s", [
+	input.request.model,
+	kind,
+	input.principal.tenant,
+]) if {
+	tenant := data.tenants[input.principal.tenant]
+	model := data.models[input.request.model]
+	not kind_may_use(kind, tenant[list], model)
+}
+
+kind_may_use(kind, models, catalog_entry) if {
+	input.request.model in models
+	kind in catalog_entry.kinds
 }

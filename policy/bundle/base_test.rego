@@ -72,7 +72,7 @@ test_missing_action_denied if {
 test_fallback_reason if {
 	# Every specific rule is silent (kind rules overridden), yet nothing allows.
 	d := portcullis.decision with input as llm("human", "acme", "gpt-4o")
-		with portcullis.kind_allows_llm_invoke as false
+		with portcullis.allow as false
 	d == {"allow": false, "reasons": ["no rule allows this request"], "obligations": {}}
 }
 
@@ -131,13 +131,6 @@ test_grant_tenant_mismatch_denied if {
 	d := portcullis.decision with input as inp
 	not d.allow
 	d.reasons == ["grant tenant globex does not match principal tenant acme"]
-}
-
-test_catalog_provider_pin if {
-	d := portcullis.decision with input as llm("application", "acme", "gpt-4o")
-		with data.models["gpt-4o"] as {"kinds": ["application"], "provider": "azure-openai"}
-	d.allow
-	d.obligations.provider == "azure-openai"
 }
 
 test_several_reasons_sorted if {

@@ -1,15 +1,17 @@
-# Package portcullis.human holds the rules for human principals: people
-# calling through a client with their own SVID.
-package portcullis.human
+# Human principals: people calling through a client with their own SVID.
+# A human may call any model the tenant lists under "models", as the model
+# catalog (data.models[m].kinds) permits.
+package portcullis
 
-import data.portcullis.model_allowed
+allow if {
+	input.action == "llm.invoke"
+	input.principal.kind == "human"
+	input.request.model in data.tenants[input.principal.tenant].models
+	"human" in data.models[input.request.model].kinds
+	grant_allows_llm_invoke
+}
 
-# A human may call any model the tenant allows, as the catalog permits.
-allow_llm_invoke if model_allowed("models", "human")
-
-deny_llm_invoke contains sprintf("model %s is not allowed for humans of tenant %s", [
-	input.request.model,
-	input.principal.tenant,
-]) if {
-	not model_allowed("models", "human")
+deny contains model_denied_for("human", "models") if {
+	input.action == "llm.invoke"
+	input.principal.kind == "human"
 }
