@@ -1,0 +1,198 @@
+package spiretest_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	gatewayID = "spiffe://example.org/portcullis"
+	appID     = "spiffe://example.org/tenant/acme/app/demo-app"
+	agentID   = "spiffe://example.org/tenant/acme/agent/demo-agent"
+)
+
+// TestGatewayWithSPIRE runs the gateway on its Workload API SVID with two
+// workloads calling it through the OpenAI SDK, through SVID rotation and an
+// agent restart, and checks what policy and the audit log saw.
+func TestGatewayWithSPIRE(t *testing.T) {
+	st := startStack(t)
+	app := st.startDriver(t, "example-app")
+	agent := st.startDriver(t, "example-agent")
+
+	t.Run("each workload has its own SPIFFE ID", func(t *testing.T) {
+		for _, c := range []struct {
+			d    *driver
+			want string
+		}{{app, appID}, {agent, agentID}} {
+			if r := c.d.do(t, "id"); r.OwnID != c.want {
+				t.Errorf("%s: got SPIFFE ID %q, want %q", c.d.name, r.OwnID, c.want)
+			}
+		}
+		r := app.do(t, "call gpt-4o-mini")
+		if !r.OK || r.GatewayID != gatewayID {
+			t.Errorf("call: got ok=%v gateway %q (%s), want ok and %s", r.OK, r.GatewayID, r.Error, gatewayID)
+		}
+	})
+
+	t.Run("policy sees kind and tenant", func(t *testing.T) {
+		calls := []struct {
+			d          *driver
+			model      string
+			wantStatus int
+		}{
+			{app, "gpt-4o-mini", 200},
+			{app, "gpt-4o", 200},
+			{agent, "gpt-4o-mini", 200},
+			{agent, "gpt-4o", 403}, // not in acme's agent_models
+		}
+		for _, c := range calls {
+			r := c.d.do(t, "call "+c.model)
+			if r.Status != c.wantStatus || r.OK != (c.wantStatus == 200) {
+				t.Errorf("%s calling %s: got status %d ok=%v (%s), want %d", c.d.name, c.model, r.Status, r.OK, r.Error, c.wantStatus)
+			}
+			if c.wantStatus == 200 && !strings.Contains(r.Content, "fake "+c.model) {
+				t.Errorf("%s calling %s: content %q is not from the fake provider", c.d.name, c.model, r.Content)
+			}
+		}
+	})
+
+	// rotate calls from both workloads until the gateway has served with at
+	// least `want` distinct certificates and the app has used as many of its
+	// own; every call must succeed.
+	rotate := func(t *testing.T, want int, gwSeen, appSeen map[string]bool) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		calls := 0
+		for len(gwSeen) < want || len(appSeen) < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d calls: %d gateway and %d app certificates seen, want %d each", calls, len(gwSeen), len(appSeen), want)
+			}
+			for _, d := range []*driver{app, agent} {
+				r := d.do(t, "call gpt-4o-mini")
+				calls++
+				if !r.OK {
+					t.Fatalf("%s: call %d failed during rotation: %d %s", d.name, calls, r.Status, r.Error)
+				}
+				gwSeen[r.GwSerial] = true
+				if d == app {
+					appSeen[r.OwnSerial] = true
+				}
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Logf("%d calls, all OK, over %d gateway and %d app certificates", calls, len(gwSeen), len(appSeen))
+	}
+
+	gwSeen, appSeen := map[string]bool{}, map[string]bool{}
+	t.Run("rotation while requests flow", func(t *testing.T) {
+		began := time.Now()
+		rotate(t, 2, gwSeen, appSeen)
+		t.Logf("rotation seen after %s", time.Since(began).Round(time.Millisecond))
+	})
+
+	t.Run("agent stop and restart", func(t *testing.T) {
+		st.spire.StopAgent(t)
+		stopped := time.Now()
+		for time.Since(stopped) < 3*time.Second {
+			for _, d := range []*driver{app, agent} {
+				if r := d.do(t, "call gpt-4o-mini"); !r.OK {
+					t.Fatalf("%s: call with the agent stopped failed: %d %s", d.name, r.Status, r.Error)
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		st.spire.RestartAgent(t)
+		began := time.Now()
+		// Recovery: the gateway and the app get new SVIDs from the restarted
+		// agent and use them.
+		rotate(t, len(gwSeen)+1, gwSeen, map[string]bool{})
+		t.Logf("recovered %s after the agent restarted", time.Since(began).Round(time.Millisecond))
+	})
+
+	t.Run("audit log", func(t *testing.T) {
+		st.stopGateway(t)
+		out, err := exec.Command(st.gatewayBin, "audit", "verify", st.auditDir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("portcullis audit verify: %v\n%s", err, out)
+		}
+		t.Logf("%s", strings.TrimSpace(string(out)))
+		type key struct{ id, kind, tenant, name, model string }
+		seen := map[key]map[bool]int{}
+		for _, rec := range auditRecords(t, st.auditDir) {
+			if rec.Type != "decision" || rec.Principal == nil {
+				continue
+			}
+			k := key{rec.Principal.SPIFFEID, rec.Principal.Kind, rec.Principal.Tenant, rec.Principal.Name, rec.Request.Model}
+			if seen[k] == nil {
+				seen[k] = map[bool]int{}
+			}
+			seen[k][rec.Decision.Allow]++
+		}
+		checks := []struct {
+			k     key
+			allow bool
+		}{
+			{key{appID, "application", "acme", "demo-app", "gpt-4o-mini"}, true},
+			{key{appID, "application", "acme", "demo-app", "gpt-4o"}, true},
+			{key{agentID, "agent", "acme", "demo-agent", "gpt-4o-mini"}, true},
+			{key{agentID, "agent", "acme", "demo-agent", "gpt-4o"}, false},
+		}
+		for _, c := range checks {
+			if seen[c.k][c.allow] == 0 {
+				t.Errorf("no decision record with allow=%v for %+v; seen: %v", c.allow, c.k, seen)
+			}
+		}
+		if n := seen[checks[3].k][true]; n != 0 {
+			t.Errorf("%d records allowed the agent gpt-4o", n)
+		}
+	})
+}
+
+type auditRecord struct {
+	Type      string `json:"type"`
+	Principal *struct {
+		SPIFFEID string `json:"spiffe_id"`
+		Kind     string `json:"kind"`
+		Tenant   string `json:"tenant"`
+		Name     string `json:"name"`
+	} `json:"principal"`
+	Request struct {
+		Model string `json:"model"`
+	} `json:"request"`
+	Decision struct {
+		Allow bool `json:"allow"`
+	} `json:"decision"`
+}
+
+// auditRecords reads every record of every segment in dir.
+func auditRecords(t *testing.T, dir string) []auditRecord {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no audit segments in %s (%v)", dir, err)
+	}
+	var out []auditRecord
+	for _, seg := range segs {
+		f, err := os.Open(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var r auditRecord
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("%s: %v", seg, err)
+			}
+			out = append(out, r)
+		}
+		f.Close()
+	}
+	return out
+}
