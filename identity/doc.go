@@ -54,6 +54,28 @@
 // An ID that no template matches is refused even though its SVID is valid.
 // Resolve allocates nothing on success; it runs on every request.
 //
+// # Task grants
+//
+// A [Grant] is a short-lived, signed statement that one workload may act for
+// one task within scopes (models, tools, token budget). The gateway mints it
+// ([Mint]), signs it with its [GrantKeyring] (Ed25519 compact JWS, alg fixed,
+// kid = JWK thumbprint, previous keys kept for verification after Rotate,
+// published with JWKS) and checks it on every use with a [GrantVerifier]:
+//
+//	g, err := identity.Mint(identity.MintRequest{Subject: appID, Audience: "portcullis",
+//		Task: "ticket-4711", Tenant: "acme", Purpose: "support", Scopes: scopes, TTL: 10 * time.Minute}, now)
+//	token, err := keys.Sign(g)
+//	...
+//	g, err := verifier.Verify(token, presenterID, now) // errors.Is(err, identity.ErrGrantBinding), ...
+//
+// [Delegate] derives a narrower grant for another workload: scopes only
+// shrink, expiry only comes sooner, tenant, task, purpose and user stay, and
+// the chain of actors grows by one, up to a depth limit.
+//
+// A [UserVerifier] validates the original user's token ([UserTokenHeader]):
+// a JWT-SVID of a human principal, or an OIDC ID token from a configured
+// issuer.
+//
 // # Dev mode
 //
 // A [DevCA] issues real SVIDs for [DevTrustDomain]. [DevCA.WriteDevFiles]
