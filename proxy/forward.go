@@ -158,6 +158,9 @@ func (g *Gateway) complete(ctx context.Context, x *exchange) {
 		return
 	}
 	x.finished = true
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDrainTimeout) {
+		x.upErr = fmt.Errorf("%w (%v)", cause, x.upErr)
+	}
 	// The client may be gone; the record must still be written.
 	ctx = context.WithoutCancel(ctx)
 	if _, err := g.cfg.Audit.Append(ctx, g.completionEvent(x)); err != nil {

@@ -31,7 +31,17 @@ type Server struct {
 	srv *http.Server
 	h3  *http3.Server
 	log logrus.FieldLogger
+
+	// base is the parent of every request context; cancelling it ends the
+	// requests still running when the drain time is over.
+	base   context.Context
+	cancel context.CancelCauseFunc
 }
+
+// ErrDrainTimeout is the cause given to requests cancelled because they were
+// still running when a graceful shutdown's drain time ran out. It appears in
+// their completion audit records.
+var ErrDrainTimeout = errors.New("gateway shutting down: drain time exceeded")
 
 // NewServer prepares the listener side. tlsCfg must require and verify client
 // certificates (identity.ServerTLSConfig builds such a config).
@@ -58,14 +68,19 @@ func NewServer(h http.Handler, tlsCfg *tls.Config, opts ServerOptions, logger lo
 			h.ServeHTTP(w, r)
 		})
 	}
+	base, cancel := context.WithCancelCause(context.Background())
 	return &Server{
+		base:   base,
+		cancel: cancel,
 		h3: &http3.Server{
 			Handler:        h,
 			TLSConfig:      http3.ConfigureTLSConfig(tlsCfg.Clone()),
 			MaxHeaderBytes: opts.MaxHeaderBytes,
 			IdleTimeout:    opts.IdleTimeout,
+			ConnContext:    func(context.Context, *quic.Conn) context.Context { return base },
 		},
 		srv: &http.Server{
+			BaseContext:       func(net.Listener) context.Context { return base },
 			Handler:           tcpHandler,
 			TLSConfig:         cfg,
 			ReadHeaderTimeout: opts.ReadHeaderTimeout,
@@ -99,9 +114,28 @@ func (s *Server) ServeHTTP3(pc net.PacketConn) error {
 	return fmt.Errorf("proxy: serve HTTP/3: %w", err)
 }
 
-// Shutdown stops accepting and waits for in-flight requests on both
-// protocols until ctx ends.
+// Shutdown stops accepting and lets in-flight requests and streams on both
+// protocols finish until ctx ends. Requests still running then are cancelled
+// with ErrDrainTimeout (their completion records say so), given a moment to
+// write those records, and their connections are closed. It returns
+// ErrDrainTimeout if it had to cancel anything.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.drain(ctx) == nil {
+		s.cancel(nil)
+		return nil
+	}
+	s.log.Warn("drain time exceeded: cancelling the requests still in flight")
+	s.cancel(ErrDrainTimeout)
+	wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s.drain(wctx) != nil {
+		_ = s.srv.Close()
+		_ = s.h3.Close()
+	}
+	return ErrDrainTimeout
+}
+
+func (s *Server) drain(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.h3.Shutdown(ctx) }()
 	err := s.srv.Shutdown(ctx)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/portcullis-dev/portcullis/audit"
@@ -122,7 +123,20 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 	}
 	g.audit = alog
 	g.closers = append(g.closers, alog.Close)
+	g.registry = prometheus.NewRegistry()
+	g.svidRotations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "portcullis_svid_rotations_total",
+		Help: "Rotations of the gateway's own X.509-SVID seen since start.",
+	})
+	if err := g.registerGatewayCollectors(g.registry); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	metrics, err := proxy.NewMetrics(g.registry)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	g.handler, err = proxy.New(proxy.Config{
+		Metrics:      metrics,
 		Resolver:     resolver,
 		Policy:       engine,
 		Audit:        alog,

@@ -39,6 +39,7 @@ func buildDev(ctx context.Context, f serveFlags) (*gateway, error) {
 		TrustDomains: []string{identity.DevTrustDomain},
 		Audit:        config.Audit{Dir: filepath.Join(f.dataDir, "audit")},
 		Limits:       config.Limits{MaxBodyBytes: config.DefaultMaxBodyBytes, ShutdownTimeout: 10 * time.Second},
+		Ops:          config.Ops{Disable: true}, // --ops-listen turns it on
 	}
 	g := &gateway{log: log, cfg: cfg}
 	ok := false

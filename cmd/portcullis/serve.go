@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -26,6 +27,7 @@ type serveFlags struct {
 	configFile string
 	dataDir    string
 	listen     string
+	opsListen  string
 }
 
 func newServeCmd() *cobra.Command {
@@ -55,6 +57,7 @@ docs/configuration.md).`,
 	fl.StringVar(&f.configFile, "config", "", "YAML configuration file")
 	fl.StringVar(&f.dataDir, "data-dir", "./.portcullis", "directory for dev-mode state (CA, SVIDs, audit log)")
 	fl.StringVar(&f.listen, "listen", "", "listen address (default 127.0.0.1:8443, or the config's listen)")
+	fl.StringVar(&f.opsListen, "ops-listen", "", "operations listener for /metrics, /healthz, /readyz (default: the config's ops.listen; off in --dev unless set)")
 	return cmd
 }
 
@@ -69,6 +72,10 @@ type gateway struct {
 	cfg      *config.Config
 	closers  []func() error
 	devNotes func(addr string) string
+
+	registry      *prometheus.Registry
+	svidRotations prometheus.Counter
+	extraReady    []readyCheck // readiness conditions of optional parts (e.g. the state store)
 }
 
 func (g *gateway) close() {
@@ -95,6 +102,9 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 	defer g.close()
 	if f.listen != "" {
 		g.cfg.Listen = f.listen
+	}
+	if f.opsListen != "" {
+		g.cfg.Ops = config.Ops{Listen: f.opsListen}
 	}
 
 	tlsCfg, err := identity.ServerTLSConfig(g.source, g.trust)
@@ -131,6 +141,19 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 		return fmt.Errorf("serve: audit log not writable: %w", err)
 	}
 
+	if !g.cfg.Ops.Disable && g.cfg.Ops.Listen != "" {
+		ops, err := net.Listen("tcp", g.cfg.Ops.Listen)
+		if err != nil {
+			ln.Close()
+			if pc != nil {
+				pc.Close()
+			}
+			return fmt.Errorf("serve: ops listener on %s: %w", g.cfg.Ops.Listen, err)
+		}
+		g.log.WithField("listen", ops.Addr().String()).Info("ops listener: /metrics /healthz /readyz")
+		go g.serveOps(ctx, ops, g.registry)
+	}
+	go g.watchSVID(ctx, 10*time.Second)
 	go g.reloadOnSIGHUP(ctx)
 	if g.cfg.Policy.Watch {
 		go g.engine.Watch(ctx, 2*time.Second)
@@ -157,7 +180,7 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		g.log.WithError(err).Warn("shutdown: drain timed out")
+		g.log.WithError(err).Warn("shutdown: requests still in flight were cancelled")
 	}
 	if _, err := g.audit.Append(context.Background(), &audit.Event{Type: "shutdown"}); err != nil {
 		g.log.WithError(err).Error("shutdown: audit record not written")

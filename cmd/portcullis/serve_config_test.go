@@ -48,6 +48,9 @@ func TestServeFromConfigFile(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
+	ln, _ = net.Listen("tcp", "127.0.0.1:0")
+	opsAddr := ln.Addr().String()
+	ln.Close()
 	cfg := fmt.Sprintf(`
 listen: %s
 trust_domains: [example.org]
@@ -63,7 +66,8 @@ providers:
     models: [{name: gpt-4o-mini}]
 audit: {dir: %[2]s/audit}
 log: {format: text, level: warn}
-`, addr, dir, fake.URL())
+ops: {listen: %[4]s}
+`, addr, dir, fake.URL(), opsAddr)
 	path := filepath.Join(dir, "portcullis.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -105,5 +109,28 @@ log: {format: text, level: warn}
 	}
 	if got := fake.Requests()[0].Header.Get("Authorization"); got != "Bearer sk-from-env" {
 		t.Errorf("provider key from env not injected: %q", got)
+	}
+
+	// The ops listener: plain HTTP, loopback.
+	for path, want := range map[string][]string{
+		"/healthz": {`"alive"`},
+		"/readyz":  {`"ready":true`, `"svid":{"ok":true`, `"policy":{"ok":true`, `"audit":{"ok":true`},
+		"/metrics": {`portcullis_requests_total{api="chat.completions",decision="allow",kind="application",model="gpt-4o-mini",provider="primary",status="200",tenant="acme"} 1`,
+			"portcullis_audit_records_total", "portcullis_svid_expiry_timestamp_seconds", "portcullis_decision_duration_seconds"},
+	} {
+		resp, err := http.Get("http://" + opsAddr + path)
+		if err != nil {
+			t.Fatalf("ops %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("ops %s: status %d: %s", path, resp.StatusCode, b)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("ops %s lacks %s", path, w)
+			}
+		}
 	}
 }

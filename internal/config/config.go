@@ -37,6 +37,14 @@ type Config struct {
 	Audit        Audit       `yaml:"audit"`
 	Limits       Limits      `yaml:"limits"`
 	Log          Log         `yaml:"log"`
+	Ops          Ops         `yaml:"ops"`
+}
+
+// Ops is the operations listener: plain HTTP, for /metrics, /healthz and
+// /readyz. It carries no data-plane or admin operation.
+type Ops struct {
+	Listen  string `yaml:"listen"`
+	Disable bool   `yaml:"disable"`
 }
 
 // SVID says where the gateway's own X.509-SVID and the trust bundles come from.
@@ -120,6 +128,7 @@ type Log struct {
 // Defaults.
 const (
 	DefaultListen          = "127.0.0.1:8443"
+	DefaultOpsListen       = "127.0.0.1:9090"
 	DefaultMaxBodyBytes    = 4 << 20
 	DefaultShutdownTimeout = 30 * time.Second
 )
@@ -163,6 +172,9 @@ func (c *Config) setDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.Ops.Listen == "" && !c.Ops.Disable {
+		c.Ops.Listen = DefaultOpsListen
+	}
 	if c.Limits.MaxBodyBytes == 0 {
 		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -189,6 +201,11 @@ func (c *Config) setDefaults() {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return &FieldError{"listen", fmt.Sprintf("%q is not host:port", c.Listen)}
+	}
+	if !c.Ops.Disable {
+		if _, _, err := net.SplitHostPort(c.Ops.Listen); err != nil {
+			return &FieldError{"ops.listen", fmt.Sprintf("%q is not host:port", c.Ops.Listen)}
+		}
 	}
 	if len(c.TrustDomains) == 0 {
 		return &FieldError{"trust_domains", "at least one trust domain is required"}
