@@ -91,14 +91,7 @@ func (l *Log) Checkpoint(s note.Signer) ([]byte, error) {
 
 // TreeHash returns the root of the tree of the first n records (n <= Size).
 func (l *Log) TreeHash(n uint64) (tlog.Hash, error) {
-	if n > l.Size() {
-		return tlog.Hash{}, fmt.Errorf("audit: tree hash: size %d is beyond the log's %d records", n, l.Size())
-	}
-	h, err := tlog.TreeHash(int64(n), fileHashReader{l.w.tree.f})
-	if err != nil {
-		return h, fmt.Errorf("audit: tree hash: %w", err)
-	}
-	return h, nil
+	return l.rd.TreeHash(n)
 }
 
 func (l *Log) checkpointAt(n uint64, origin string) (Checkpoint, error) {

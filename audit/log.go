@@ -72,7 +72,8 @@ type Log struct {
 	syncs atomic.Uint64 // fsyncs of segment files, for benchmarks
 	done  chan struct{} // closed when the writer goroutine exits
 
-	w writer // owned by the writer goroutine after Open
+	w  writer  // owned by the writer goroutine after Open
+	rd *Reader // records, hashes and proofs up to Size
 }
 
 // entry is one Append waiting for the writer.
@@ -139,6 +140,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.size.Store(l.w.seq)
+	if l.rd, err = openReader(dir, l.Size); err != nil {
+		l.w.f.Close()
+		l.w.tree.close()
+		lock.Close()
+		return nil, err
+	}
 	go l.run()
 	if cut != nil {
 		seq, err := l.Append(context.Background(), cut.event())
@@ -239,8 +246,11 @@ func (l *Log) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := l.w.tree.f.Close(); err != nil && len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("audit: close %s: %w", hashesFile, err))
+	if err := l.w.tree.close(); err != nil && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("audit: close tree: %w", err))
+	}
+	if err := l.rd.Close(); err != nil && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("audit: close reader: %w", err))
 	}
 	if err := l.lock.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("audit: release lock: %w", err))

@@ -1,10 +1,7 @@
 package audit
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -23,21 +20,12 @@ type Proof struct {
 }
 
 // Prove returns the inclusion proof of record seq in the tree of the first
-// size records (seq < size <= Size()).
-func (l *Log) Prove(seq, size uint64) (*Proof, error) {
-	if seq >= size || size > l.Size() {
-		return nil, fmt.Errorf("audit: prove: need seq %d < size %d <= %d records", seq, size, l.Size())
-	}
-	line, err := l.record(seq)
-	if err != nil {
-		return nil, err
-	}
-	rp, err := tlog.ProveRecord(int64(size), int64(seq), fileHashReader{l.w.tree.f})
-	if err != nil {
-		return nil, fmt.Errorf("audit: prove: %w", err)
-	}
-	return &Proof{Seq: seq, Record: string(line), TreeSize: size, Inclusion: rp}, nil
-}
+// size records (seq < size <= Size()). It costs two reads to find the record
+// (dir/index, then its segment) and about log2(size) stored-hash reads.
+func (l *Log) Prove(seq, size uint64) (*Proof, error) { return l.rd.Prove(seq, size) }
+
+// Record returns the line of record seq (< Size()), without its newline.
+func (l *Log) Record(seq uint64) ([]byte, error) { return l.rd.Record(seq) }
 
 // ProveSigned is Prove against the current size, with a fresh checkpoint
 // signed by s attached.
@@ -89,14 +77,7 @@ func CheckProof(p *Proof, v note.Verifier) (Checkpoint, error) {
 // ProveConsistency returns the RFC 6962 consistency proof that the tree of
 // the first newSize records extends the tree of the first oldSize.
 func (l *Log) ProveConsistency(oldSize, newSize uint64) (tlog.TreeProof, error) {
-	if oldSize > newSize || newSize > l.Size() {
-		return nil, fmt.Errorf("audit: consistency: need %d <= %d <= %d records", oldSize, newSize, l.Size())
-	}
-	p, err := tlog.ProveTree(int64(newSize), int64(oldSize), fileHashReader{l.w.tree.f})
-	if err != nil {
-		return nil, fmt.Errorf("audit: consistency: %w", err)
-	}
-	return p, nil
+	return l.rd.ProveConsistency(oldSize, newSize)
 }
 
 // CheckConsistency verifies that newer extends older using p.
@@ -113,38 +94,3 @@ func CheckConsistency(p tlog.TreeProof, older, newer Checkpoint) error {
 	return nil
 }
 
-// record reads the line of record seq (without newline). Segments are found
-// by name; within a segment the line is found by scanning.
-func (l *Log) record(seq uint64) ([]byte, error) {
-	segs, err := listSegments(l.dir)
-	if err != nil {
-		return nil, err
-	}
-	var s *segment
-	for i := range segs {
-		if segs[i].first <= seq {
-			s = &segs[i]
-		}
-	}
-	if s == nil {
-		return nil, fmt.Errorf("audit: record %d: no segment holds it", seq)
-	}
-	f, err := os.Open(s.path)
-	if err != nil {
-		return nil, fmt.Errorf("audit: record %d: %w", seq, err)
-	}
-	defer f.Close()
-	sc := newLineScanner(f)
-	for n := s.first; ; n++ {
-		line, _, _, err := sc.next()
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("audit: record %d: not in segment %s", seq, s.name)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("audit: record %d: %w", seq, err)
-		}
-		if n == seq {
-			return append([]byte(nil), line...), nil
-		}
-	}
-}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,13 @@ import (
 // hashesFile holds the RFC 6962 tree's stored hashes, beside segments/.
 const hashesFile = "hashes"
 
+// indexFile holds, for record n at byte offset 8*n, the big-endian uint64
+// byte offset of its line in its segment.
+const indexFile = "index"
+
+// indexEntry is the size of one index entry.
+const indexEntry = 8
+
 // tree is the writer's view of the Merkle tree: the stored-hash file in
 // sumdb/tlog's layout (hash i at byte offset 32*i, in StoredHashIndex order)
 // and the hashes computed for records not yet written to it.
@@ -20,11 +28,16 @@ const hashesFile = "hashes"
 // The file is derived data: it is fsync'd when a segment is finished and at
 // Close, and Open recomputes whatever the newest segment holds, so a crash
 // never leaves a stale or torn hash in use.
+//
+// It also keeps the seq -> offset index (dir/index) the same way: entries
+// for records before n-len(ipend)/8 are in the file, the rest in ipend.
 type tree struct {
 	f      *os.File
 	n      int64       // records hashed (in the file or in pend)
 	stored int64       // hashes in the file
 	pend   []tlog.Hash // hashes with indexes stored, stored+1, ...
+	idx    *os.File
+	ipend  []byte // index entries not yet written
 }
 
 // ReadHashes implements tlog.HashReader for the writer.
@@ -45,18 +58,19 @@ func (t *tree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// add hashes the next record's line.
-func (t *tree) add(line []byte) error {
+// add hashes the next record's line, which starts at byte off of its segment.
+func (t *tree) add(line []byte, off int64) error {
 	hs, err := tlog.StoredHashes(t.n, line, t)
 	if err != nil {
 		return fmt.Errorf("audit: tree: %w", err)
 	}
 	t.pend = append(t.pend, hs...)
+	t.ipend = binary.BigEndian.AppendUint64(t.ipend, uint64(off))
 	t.n++
 	return nil
 }
 
-// flush writes the pending hashes to the file (no fsync).
+// flush writes the pending hashes and index entries to their files (no fsync).
 func (t *tree) flush() error {
 	if len(t.pend) == 0 {
 		return nil
@@ -68,9 +82,30 @@ func (t *tree) flush() error {
 	if _, err := t.f.WriteAt(buf, t.stored*HashSize); err != nil {
 		return fmt.Errorf("write %s: %w", hashesFile, err)
 	}
+	first := t.n - int64(len(t.ipend)/indexEntry)
+	if _, err := t.idx.WriteAt(t.ipend, first*indexEntry); err != nil {
+		return fmt.Errorf("write %s: %w", indexFile, err)
+	}
 	t.stored += int64(len(t.pend))
 	t.pend = t.pend[:0]
+	t.ipend = t.ipend[:0]
 	return nil
+}
+
+// sync fsyncs both files.
+func (t *tree) sync() error {
+	if err := t.f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", hashesFile, err)
+	}
+	if err := t.idx.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", indexFile, err)
+	}
+	return nil
+}
+
+// close closes both files.
+func (t *tree) close() error {
+	return errors.Join(t.f.Close(), t.idx.Close())
 }
 
 // fileHashReader reads stored hashes straight from the file; it is what
@@ -102,49 +137,58 @@ func recordsCovered(h int64) int64 {
 	return lo
 }
 
-// openTree opens dir/hashes and brings it level with the segments: it keeps
-// the hashes of records before the newest segment that the file fully holds
-// and recomputes the rest from the segments. segs is the segment list Open
-// found and recovered; the log holds n records.
-func (l *Log) openTree(segs []segment, n uint64) error {
+// openTree opens dir/hashes and dir/index and brings them level with the
+// segments: it keeps the entries of records before the newest segment that
+// both files fully hold and recomputes the rest from the segments. segs is
+// the segment list Open found and recovered; the log holds n records.
+func (l *Log) openTree(segs []segment, n uint64) (err error) {
 	f, err := os.OpenFile(filepath.Join(l.dir, hashesFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: open tree: %w", err)
 	}
-	fi, err := f.Stat()
+	idx, err := os.OpenFile(filepath.Join(l.dir, indexFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		f.Close()
+		return fmt.Errorf("audit: open index: %w", err)
+	}
+	t := &tree{f: f, idx: idx}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
 		return fmt.Errorf("audit: open tree: %w", err)
 	}
-	keep := recordsCovered(fi.Size() / HashSize)
-	if last := int64(segs[len(segs)-1].first); keep > last {
-		keep = last
+	ii, err := idx.Stat()
+	if err != nil {
+		return fmt.Errorf("audit: open index: %w", err)
 	}
-	t := &tree{f: f, n: keep, stored: tlog.StoredHashCount(keep)}
+	keep := min(recordsCovered(fi.Size()/HashSize), ii.Size()/indexEntry, int64(segs[len(segs)-1].first))
+	t.n, t.stored = keep, tlog.StoredHashCount(keep)
 	if err := f.Truncate(t.stored * HashSize); err != nil {
-		f.Close()
 		return fmt.Errorf("audit: open tree: %w", err)
 	}
-	for _, s := range segs {
-		if s.first > uint64(t.n) {
-			break
+	if err := idx.Truncate(keep * indexEntry); err != nil {
+		return fmt.Errorf("audit: open index: %w", err)
+	}
+	for i, s := range segs {
+		if i+1 < len(segs) && segs[i+1].first <= uint64(t.n) {
+			continue // wholly kept
 		}
 		if err := l.hashSegment(t, s); err != nil {
-			f.Close()
 			return err
 		}
 	}
 	if t.n != int64(n) {
-		f.Close()
 		return &corruptError{&VerifyError{Segment: segs[len(segs)-1].name, Seq: -1, Reason: fmt.Sprintf("tree rebuild reached %d records, the log has %d", t.n, n)}}
 	}
 	if err := t.flush(); err != nil {
-		f.Close()
 		return fmt.Errorf("audit: open tree: %w", err)
 	}
 	if !l.opts.NoSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
+		if err := t.sync(); err != nil {
 			return fmt.Errorf("audit: open tree: %w", err)
 		}
 	}
@@ -162,7 +206,7 @@ func (l *Log) hashSegment(t *tree, s segment) error {
 	sc := newLineScanner(f)
 	seq := s.first
 	for {
-		line, _, terminated, err := sc.next()
+		line, off, terminated, err := sc.next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -170,7 +214,7 @@ func (l *Log) hashSegment(t *tree, s segment) error {
 			return &corruptError{&VerifyError{Segment: s.name, Line: sc.line, Seq: -1, Reason: "unreadable record while rebuilding the tree"}}
 		}
 		if seq >= uint64(t.n) {
-			if err := t.add(line); err != nil {
+			if err := t.add(line, off); err != nil {
 				return err
 			}
 			if len(t.pend) >= 1<<16 {

@@ -88,7 +88,7 @@ func (l *Log) commit(chunk []*entry) error {
 			start = 0
 		}
 		prev = HashLine(w.buf[start:])
-		if err = w.tree.add(w.buf[start:]); err != nil {
+		if err = w.tree.add(w.buf[start:], w.segSize+int64(start)); err != nil {
 			err = fmt.Errorf("%w: %w", ErrFailed, err)
 			unclaimed = chunk[i+1:]
 			claimed = append(claimed, e)
@@ -160,8 +160,8 @@ func (l *Log) syncTree() error {
 		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	if !l.opts.NoSync {
-		if err := t.f.Sync(); err != nil {
-			return fmt.Errorf("%w: fsync %s: %w", ErrFailed, hashesFile, err)
+		if err := t.sync(); err != nil {
+			return fmt.Errorf("%w: %w", ErrFailed, err)
 		}
 	}
 	return nil
