@@ -93,4 +93,3 @@ func CheckConsistency(p tlog.TreeProof, older, newer Checkpoint) error {
 	}
 	return nil
 }
-
