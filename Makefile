@@ -7,6 +7,7 @@ GO        ?= go
 BIN       := bin
 DATA_DIR  ?= ./.portcullis
 LISTEN    ?= 127.0.0.1:8443
+OPS_LISTEN ?= 127.0.0.1:9090
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: all build run test vet staticcheck rego-test gotest fmt-check clean
@@ -17,7 +18,7 @@ build:
 	$(GO) build -o $(BIN)/portcullis ./cmd/portcullis
 
 run: build
-	$(BIN)/portcullis serve --dev --data-dir $(DATA_DIR) --listen $(LISTEN)
+	$(BIN)/portcullis serve --dev --data-dir $(DATA_DIR) --listen $(LISTEN) --ops-listen $(OPS_LISTEN)
 
 test: fmt-check vet staticcheck rego-test gotest
 
