@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names of the bbolt file.
+var (
+	bucketGrants   = []byte("grants")         // id → GrantRecord JSON
+	bucketChildren = []byte("children")       // parent "\x00" child → empty
+	bucketRevGrant = []byte("revoked_grants") // id → revocation JSON
+	bucketRevTask  = []byte("revoked_tasks")  // task → revocation JSON
+	bucketBudgets  = []byte("budgets")        // key → uint64 big-endian tokens used
+)
+
+type revocation struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// BoltOptions configure OpenBolt.
+type BoltOptions struct {
+	// Timeout bounds waiting for the file lock held by another process.
+	Timeout time.Duration
+	Clock   func() time.Time
+}
+
+// Bolt is a Store on an embedded bbolt file. Revocations are also kept in
+// memory, loaded at open and updated after each commit, so IsRevoked never
+// touches the disk.
+type Bolt struct {
+	db    *bolt.DB
+	clock func() time.Time
+
+	mu          sync.RWMutex
+	revokedID   map[string]struct{}
+	revokedTask map[string]struct{}
+}
+
+var _ Store = (*Bolt)(nil)
+
+// OpenBolt opens (creating if needed, 0600) the store at path and loads its
+// revocations.
+func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	b := &Bolt{db: db, clock: opts.Clock, revokedID: map[string]struct{}{}, revokedTask: map[string]struct{}{}}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketGrants, bucketChildren, bucketRevGrant, bucketRevTask, bucketBudgets} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketRevGrant).ForEach(func(k, _ []byte) error {
+			b.revokedID[string(k)] = struct{}{}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRevTask).ForEach(func(k, _ []byte) error {
+			b.revokedTask[string(k)] = struct{}{}
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: load %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// Close closes the file.
+func (b *Bolt) Close() error { return b.db.Close() }
+
+func (b *Bolt) update(ctx context.Context, f func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return b.db.Update(f)
+}
+
+// PutGrant implements Store.
+func (b *Bolt) PutGrant(ctx context.Context, g GrantRecord) error {
+	rec, err := json.Marshal(g)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	inherit := false
+	err = b.update(ctx, func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketGrants).Put([]byte(g.ID), rec); err != nil {
+			return err
+		}
+		if g.Parent == "" {
+			return nil
+		}
+		if err := tx.Bucket(bucketChildren).Put(childKey(g.Parent, g.ID), nil); err != nil {
+			return err
+		}
+		if tx.Bucket(bucketRevGrant).Get([]byte(g.Parent)) != nil {
+			inherit = true
+			return putRevocation(tx.Bucket(bucketRevGrant), g.ID, revocation{At: b.clock(), Reason: "parent " + g.Parent + " is revoked"})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: put grant %s: %w", g.ID, err)
+	}
+	if inherit {
+		b.mu.Lock()
+		b.revokedID[g.ID] = struct{}{}
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+func childKey(parent, child string) []byte {
+	return []byte(parent + "\x00" + child)
+}
+
+func putRevocation(bk *bolt.Bucket, key string, r revocation) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return bk.Put([]byte(key), v)
+}
+
+// Grant implements Store.
+func (b *Bolt) Grant(ctx context.Context, id string) (GrantRecord, error) {
+	var g GrantRecord
+	err := b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketGrants).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%w: grant %s", ErrNotFound, id)
+		}
+		return json.Unmarshal(v, &g)
+	})
+	if err != nil {
+		return GrantRecord{}, fmt.Errorf("store: %w", err)
+	}
+	return g, nil
+}
+
+// RevokeGrant implements Store.
+func (b *Bolt) RevokeGrant(ctx context.Context, id, reason string) ([]string, error) {
+	var ids []string
+	err := b.update(ctx, func(tx *bolt.Tx) error {
+		ids = ids[:0]
+		rev, children := tx.Bucket(bucketRevGrant), tx.Bucket(bucketChildren)
+		queue := []string{id}
+		seen := map[string]bool{id: true}
+		at := b.clock()
+		for len(queue) > 0 {
+			cur := queue[0]
+			queue = queue[1:]
+			ids = append(ids, cur)
+			r := revocation{At: at, Reason: reason}
+			if cur != id {
+				r.Reason = "ancestor " + id + " revoked: " + reason
+			}
+			if rev.Get([]byte(cur)) == nil {
+				if err := putRevocation(rev, cur, r); err != nil {
+					return err
+				}
+			}
+			prefix := []byte(cur + "\x00")
+			c := children.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && len(k) > len(prefix) && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
+				child := string(k[len(prefix):])
+				if !seen[child] {
+					seen[child] = true
+					queue = append(queue, child)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: revoke grant %s: %w", id, err)
+	}
+	b.mu.Lock()
+	for _, r := range ids {
+		b.revokedID[r] = struct{}{}
+	}
+	b.mu.Unlock()
+	return ids, nil
+}
+
+// RevokeTask implements Store.
+func (b *Bolt) RevokeTask(ctx context.Context, task, reason string) error {
+	err := b.update(ctx, func(tx *bolt.Tx) error {
+		return putRevocation(tx.Bucket(bucketRevTask), task, revocation{At: b.clock(), Reason: reason})
+	})
+	if err != nil {
+		return fmt.Errorf("store: revoke task %s: %w", task, err)
+	}
+	b.mu.Lock()
+	b.revokedTask[task] = struct{}{}
+	b.mu.Unlock()
+	return nil
+}
+
+// IsRevoked implements Store from memory.
+func (b *Bolt) IsRevoked(_ context.Context, grantID, task string) (bool, error) {
+	b.mu.RLock()
+	_, g := b.revokedID[grantID]
+	_, t := b.revokedTask[task]
+	b.mu.RUnlock()
+	return g || t, nil
+}
+
+// Reserve implements Store in one transaction.
+func (b *Bolt) Reserve(ctx context.Context, budgets []Budget, tokens int64) error {
+	err := b.update(ctx, func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketBudgets)
+		for _, bg := range budgets {
+			used := getUint(bk, bg.Key)
+			if bg.Limit > 0 && used+tokens > bg.Limit {
+				return &BudgetError{Key: bg.Key, Used: used, Limit: bg.Limit, Requested: tokens}
+			}
+		}
+		for _, bg := range budgets {
+			if err := putUint(bk, bg.Key, getUint(bk, bg.Key)+tokens); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: reserve: %w", err)
+	}
+	return nil
+}
+
+// Settle implements Store.
+func (b *Bolt) Settle(ctx context.Context, keys []string, delta int64) error {
+	err := b.update(ctx, func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketBudgets)
+		for _, k := range keys {
+			if err := putUint(bk, k, max(getUint(bk, k)+delta, 0)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: settle: %w", err)
+	}
+	return nil
+}
+
+// Usage implements Store.
+func (b *Bolt) Usage(_ context.Context, key string) (int64, error) {
+	var n int64
+	err := b.db.View(func(tx *bolt.Tx) error {
+		n = getUint(tx.Bucket(bucketBudgets), key)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: usage: %w", err)
+	}
+	return n, nil
+}
+
+func getUint(bk *bolt.Bucket, key string) int64 {
+	v := bk.Get([]byte(key))
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func putUint(bk *bolt.Bucket, key string, n int64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(n))
+	return bk.Put([]byte(key), v[:])
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is the state the gateway shares between requests (and, with a
+// distributed backend, between replicas). Implementations are safe for
+// concurrent use.
+type Store interface {
+	// PutGrant records a minted or delegated grant. If its parent is
+	// already revoked, the new grant is recorded as revoked too, in the same
+	// transaction.
+	PutGrant(ctx context.Context, g GrantRecord) error
+	// Grant returns a recorded grant, or an error wrapping ErrNotFound.
+	Grant(ctx context.Context, id string) (GrantRecord, error)
+	// RevokeGrant revokes the grant and every grant delegated from it,
+	// transitively, and returns their ids (the grant's first). Revoking an
+	// unknown id records the revocation anyway.
+	RevokeGrant(ctx context.Context, id, reason string) ([]string, error)
+	// RevokeTask revokes every grant of the task, present and future.
+	RevokeTask(ctx context.Context, task, reason string) error
+	// IsRevoked reports whether the grant or its task is revoked. It is on
+	// the path of every request and answers from memory.
+	IsRevoked(ctx context.Context, grantID, task string) (bool, error)
+	// Reserve adds tokens to every budget's usage, all or none: if any
+	// budget with a positive limit would go over it, nothing changes and the
+	// error is a *BudgetError (which wraps ErrBudgetExceeded).
+	Reserve(ctx context.Context, budgets []Budget, tokens int64) error
+	// Settle adds delta (which may be negative, never below zero) to each
+	// key's usage: the difference between a reservation and what was used.
+	Settle(ctx context.Context, keys []string, delta int64) error
+	// Usage returns the tokens charged to key so far.
+	Usage(ctx context.Context, key string) (int64, error)
+	Close() error
+}
+
+// GrantRecord is what the store keeps of a grant: enough to find its
+// descendants and its task.
+type GrantRecord struct {
+	ID      string    `json:"id"`
+	Parent  string    `json:"parent,omitempty"`
+	Task    string    `json:"task"`
+	Subject string    `json:"subject"`
+	Expiry  time.Time `json:"expiry"`
+}
+
+// Budget is a usage counter and its limit (0: count, never refuse).
+type Budget struct {
+	Key   string
+	Limit int64
+}
+
+// Errors.
+var (
+	ErrNotFound       = errors.New("store: not found")
+	ErrUnavailable    = errors.New("store: unavailable")
+	ErrBudgetExceeded = errors.New("store: budget exceeded")
+)
+
+// BudgetError says which budget a reservation would have exceeded.
+type BudgetError struct {
+	Key       string
+	Used      int64
+	Limit     int64
+	Requested int64
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("store: budget %s: %d of %d tokens used, %d more requested", e.Key, e.Used, e.Limit, e.Requested)
+}
+
+func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
