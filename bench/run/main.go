@@ -114,6 +114,9 @@ func mainErr() error {
 	auditNote := env.verifyAudit(o)
 	rep := buildReport(o, runs)
 	rep.Notes = append(rep.Notes, h3note, auditNote)
+	if v := os.Getenv("BENCH_PROXY_GOMAXPROCS"); v != "" {
+		rep.Notes = append(rep.Notes, "proxies ran with GOMAXPROCS="+v)
+	}
 	return rep.write(o.out, os.Stdout)
 }
 
@@ -166,13 +169,19 @@ func startTargets(o options, dir string) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.baseline, err = start("baseline", dir, o.proxyCPU, nil, filepath.Join(o.bin, "baseline"),
+	// Both proxies get the same GOMAXPROCS: by default what the Go runtime
+	// picks for their CPU set (1 when pinned); BENCH_PROXY_GOMAXPROCS overrides.
+	var procEnv []string
+	if v := os.Getenv("BENCH_PROXY_GOMAXPROCS"); v != "" {
+		procEnv = []string{"GOMAXPROCS=" + v}
+	}
+	e.baseline, err = start("baseline", dir, o.proxyCPU, procEnv, filepath.Join(o.bin, "baseline"),
 		"-listen", baseAddr, "-upstream", upstream, "-api-key-file", f.providerKey,
 		"-cert", f.cert["baseline"], "-key", f.key["baseline"], "-bundle", f.bundle)
 	if err != nil {
 		return nil, err
 	}
-	e.gateway, err = start("portcullis", dir, o.proxyCPU, nil, filepath.Join(o.bin, "portcullis"), "serve", "--config", f.config)
+	e.gateway, err = start("portcullis", dir, o.proxyCPU, procEnv, filepath.Join(o.bin, "portcullis"), "serve", "--config", f.config)
 	if err != nil {
 		return nil, err
 	}
