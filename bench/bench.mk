@@ -4,6 +4,7 @@
 #   make bench                    full run: 2 repeats x 8 s per target and mode (~2.5 min)
 #   BENCH_SECONDS=2 make bench    smoke run (~40 s)
 #   BENCH_REPEATS=3 make bench    more repeats, to see the noise
+#   BENCH_PROXY_GOMAXPROCS=2 make bench   same GOMAXPROCS for both proxies (default: 1 when pinned)
 #
 # Results: bench/results/latest.json and latest.md; the table is printed.
 
