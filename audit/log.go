@@ -73,7 +73,8 @@ type Log struct {
 	done  chan struct{} // closed when the writer goroutine exits
 
 	w  writer  // owned by the writer goroutine after Open
-	rd *Reader // records, hashes and proofs up to Size
+	rd   *Reader  // records, hashes and proofs up to Size
+	ckpt *ckptLog // dir/checkpoints
 }
 
 // entry is one Append waiting for the writer.
@@ -140,7 +141,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.size.Store(l.w.seq)
-	if l.rd, err = openReader(dir, l.Size); err != nil {
+	if l.rd, err = openReader(dir, l.Size); err == nil {
+		if err = l.openCheckpoints(); err != nil {
+			l.rd.Close()
+		}
+	}
+	if err != nil {
 		l.w.f.Close()
 		l.w.tree.close()
 		lock.Close()
@@ -248,6 +254,9 @@ func (l *Log) Close() error {
 	}
 	if err := l.w.tree.close(); err != nil && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("audit: close tree: %w", err))
+	}
+	if err := l.ckpt.close(); err != nil && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("audit: close checkpoints: %w", err))
 	}
 	if err := l.rd.Close(); err != nil && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("audit: close reader: %w", err))

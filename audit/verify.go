@@ -2,12 +2,15 @@ package audit
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -21,6 +24,21 @@ type Report struct {
 	Head     string // hex hash of the last line; 64 zeros for an empty log (the prev the next record must carry)
 	Root     string // base64 RFC 6962 root of all Records records, as in a checkpoint
 	Stored   uint64 // records whose stored hashes (dir/hashes) were present and matched
+
+	Checkpoints int        // stored checkpoints (dir/checkpoints) whose roots matched the log
+	Signed      bool       // their signatures were checked too (VerifyOptions.Key was set)
+	Latest      Checkpoint // the newest stored checkpoint, if any
+}
+
+// VerifyOptions add checkpoints to a verification.
+type VerifyOptions struct {
+	// Key, when set, checks every stored checkpoint's signature and that its
+	// origin is the key's name. Without it stored checkpoints are checked
+	// against the log's tree but their signatures are not.
+	Key note.Verifier
+	// Checkpoint is a signed checkpoint the auditor kept (it needs Key): the
+	// log must be an extension of it.
+	Checkpoint []byte
 }
 
 // VerifyError names the first record (or segment) that failed verification.
@@ -64,7 +82,7 @@ func (e *VerifyError) detail() string {
 // the last record was rewritten: compare Report.Head with a head kept
 // elsewhere.
 func Verify(dir string) (Report, error) {
-	return verify(dir, nil)
+	return VerifyWith(dir, VerifyOptions{})
 }
 
 // VerifyWithCheckpoint is Verify plus a checkpoint the auditor kept: the
@@ -73,27 +91,102 @@ func Verify(dir string) (Report, error) {
 // catches records cut from the end and any rewrite below the checkpoint,
 // which a hash chain alone cannot.
 func VerifyWithCheckpoint(dir string, msg []byte, v note.Verifier) (Report, error) {
-	c, err := OpenCheckpoint(msg, v)
+	return VerifyWith(dir, VerifyOptions{Key: v, Checkpoint: msg})
+}
+
+// VerifyWith is Verify with options. Besides the records, it checks every
+// checkpoint in dir/checkpoints: it parses (and with o.Key, its signature
+// verifies), sizes never decrease, the log holds at least its size records,
+// and the tree of its first size records has its root. With o.Checkpoint,
+// the same for the auditor's own checkpoint.
+func VerifyWith(dir string, o VerifyOptions) (Report, error) {
+	var targets []rootTarget
+	if o.Checkpoint != nil {
+		if o.Key == nil {
+			return Report{}, errors.New("audit: verify: a kept checkpoint needs a verifier key")
+		}
+		c, err := OpenCheckpoint(o.Checkpoint, o.Key)
+		if err != nil {
+			return Report{}, err
+		}
+		targets = append(targets, rootTarget{c: c, what: "the checkpoint you kept"})
+	}
+	stored, latest, err := storedTargets(dir, o.Key)
 	if err != nil {
 		return Report{}, err
 	}
-	return verify(dir, &c)
+	targets = append(targets, stored...)
+	slices.SortStableFunc(targets, func(a, b rootTarget) int { return cmp.Compare(a.c.Size, b.c.Size) })
+	rep, err := verify(dir, targets)
+	rep.Checkpoints, rep.Signed, rep.Latest = len(stored), o.Key != nil && len(stored) > 0, latest
+	return rep, err
+}
+
+// rootTarget is a checkpoint the tree must match when it reaches its size.
+type rootTarget struct {
+	c    Checkpoint
+	what string
+}
+
+// storedTargets reads and checks dir/checkpoints.
+func storedTargets(dir string, v note.Verifier) ([]rootTarget, Checkpoint, error) {
+	var out []rootTarget
+	var latest Checkpoint
+	b, err := os.ReadFile(filepath.Join(dir, checkpointsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, latest, nil
+	}
+	if err != nil {
+		return nil, latest, fmt.Errorf("audit: verify: %w", err)
+	}
+	notes, bad := splitCheckpoints(b)
+	for i, n := range notes {
+		fail := func(format string, args ...any) error {
+			return &CheckpointError{Index: i, Offset: n.offset, Reason: fmt.Sprintf(format, args...)}
+		}
+		var c Checkpoint
+		if v != nil {
+			if c, err = OpenCheckpoint(n.msg, v); err != nil {
+				return nil, latest, fail("%v", err)
+			}
+		} else {
+			body, _ := splitNote(n.msg)
+			if c, err = ParseCheckpoint(body); err != nil {
+				return nil, latest, fail("%v", err)
+			}
+		}
+		if i > 0 {
+			prev := out[len(out)-1].c
+			if c.Origin != prev.Origin {
+				return nil, latest, fail("origin %q, earlier checkpoints say %q", c.Origin, prev.Origin)
+			}
+			if c.Size < prev.Size {
+				return nil, latest, fail("size %d is below the previous checkpoint's %d", c.Size, prev.Size)
+			}
+		}
+		out = append(out, rootTarget{c: c, what: fmt.Sprintf("stored checkpoint %d (dir/%s)", i, checkpointsFile)})
+		latest = c
+	}
+	if bad >= 0 {
+		return nil, latest, &CheckpointError{Index: len(notes), Offset: bad, Reason: "incomplete or damaged note"}
+	}
+	return out, latest, nil
 }
 
 // verifyState is what Verify carries from record to record.
 type verifyState struct {
-	seq    uint64
-	prev   Hash
-	tree   *memTree
-	hashes *bufio.Reader // dir/hashes, nil once it ended or is missing
-	stored uint64
-	ckpt   *Checkpoint
-	buf    [HashSize]byte
+	seq     uint64
+	prev    Hash
+	tree    *memTree
+	hashes  *bufio.Reader // dir/hashes, nil once it ended or is missing
+	stored  uint64
+	targets []rootTarget // sorted by size; targets[0] is the next to check
+	buf     [HashSize]byte
 }
 
-func verify(dir string, ckpt *Checkpoint) (Report, error) {
+func verify(dir string, targets []rootTarget) (Report, error) {
 	var rep Report
-	st := &verifyState{tree: newMemTree(), ckpt: ckpt}
+	st := &verifyState{tree: newMemTree(), targets: targets}
 	rep.Head = st.prev.String()
 	segs, err := listSegments(dir)
 	if err != nil {
@@ -106,10 +199,8 @@ func verify(dir string, ckpt *Checkpoint) (Report, error) {
 		defer f.Close()
 		st.hashes = bufio.NewReaderSize(f, 64<<10)
 	}
-	if ckpt != nil && ckpt.Size == 0 {
-		if err := st.checkRoot(segs[0].name, 0); err != nil {
-			return rep, err
-		}
+	if err := st.checkRoots(segs[0].name, 0); err != nil {
+		return rep, err
 	}
 	for i, s := range segs {
 		if s.first != st.seq {
@@ -125,8 +216,9 @@ func verify(dir string, ckpt *Checkpoint) (Report, error) {
 			return rep, &VerifyError{Segment: s.name, Seq: -1, Reason: "empty segment before the last one"}
 		}
 	}
-	if ckpt != nil && st.seq < ckpt.Size {
-		return rep, &VerifyError{Segment: segs[len(segs)-1].name, Seq: -1, Reason: fmt.Sprintf("log has %d records, the checkpoint covers %d: records were removed from the end", st.seq, ckpt.Size)}
+	if len(st.targets) > 0 {
+		t := st.targets[len(st.targets)-1]
+		return rep, &VerifyError{Segment: segs[len(segs)-1].name, Seq: -1, Reason: fmt.Sprintf("log has %d records, %s covers %d: records were removed from the end", st.seq, t.what, t.c.Size)}
 	}
 	root, err := st.tree.root()
 	if err != nil {
@@ -193,22 +285,26 @@ func (st *verifyState) segment(s segment) (int, error) {
 		st.prev = HashLine(line)
 		st.seq++
 		n++
-		if st.ckpt != nil && st.seq == st.ckpt.Size {
-			if err := st.checkRoot(s.name, sc.line); err != nil {
+		if len(st.targets) > 0 && st.seq == st.targets[0].c.Size {
+			if err := st.checkRoots(s.name, sc.line); err != nil {
 				return n, err
 			}
 		}
 	}
 }
 
-// checkRoot compares the tree so far with the checkpoint.
-func (st *verifyState) checkRoot(seg string, line int) error {
-	root, err := st.tree.root()
-	if err != nil {
-		return fmt.Errorf("audit: verify: %w", err)
-	}
-	if root != st.ckpt.Root {
-		return &VerifyError{Segment: seg, Line: line, Seq: int64(st.seq) - 1, Reason: fmt.Sprintf("tree of %d records has root %s, the checkpoint says %s: the log was rewritten", st.seq, base64.StdEncoding.EncodeToString(root[:]), base64.StdEncoding.EncodeToString(st.ckpt.Root[:]))}
+// checkRoots compares the tree so far with every checkpoint of its size.
+func (st *verifyState) checkRoots(seg string, line int) error {
+	for len(st.targets) > 0 && st.targets[0].c.Size == st.seq {
+		t := st.targets[0]
+		root, err := st.tree.root()
+		if err != nil {
+			return fmt.Errorf("audit: verify: %w", err)
+		}
+		if root != t.c.Root {
+			return &VerifyError{Segment: seg, Line: line, Seq: int64(st.seq) - 1, Reason: fmt.Sprintf("tree of %d records has root %s, %s says %s: the log was rewritten", st.seq, base64.StdEncoding.EncodeToString(root[:]), t.what, base64.StdEncoding.EncodeToString(t.c.Root[:]))}
+		}
+		st.targets = st.targets[1:]
 	}
 	return nil
 }
