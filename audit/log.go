@@ -72,7 +72,7 @@ type Log struct {
 	syncs atomic.Uint64 // fsyncs of segment files, for benchmarks
 	done  chan struct{} // closed when the writer goroutine exits
 
-	w  writer  // owned by the writer goroutine after Open
+	w    writer   // owned by the writer goroutine after Open
 	rd   *Reader  // records, hashes and proofs up to Size
 	ckpt *ckptLog // dir/checkpoints
 }
