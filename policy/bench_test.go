@@ -94,3 +94,13 @@ decision := {"allow": true, "reasons": ["ok"], "obligations": {}} if input.actio
 		}
 	})
 }
+
+// BenchmarkCacheKey: hashing a full input for the cache.
+func BenchmarkCacheKey(b *testing.B) {
+	e := newEngine(b, Options{})
+	st := e.state.Load()
+	in := fullInput()
+	var sink uint64
+	loop(b, func() { sink += e.key(st, in) })
+	_ = sink
+}

@@ -1,8 +1,8 @@
 package policy
 
 import (
-	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 	"slices"
 )
 
@@ -29,92 +29,97 @@ func (c *cacheEntry) matches(st *state, in *Input) bool {
 	return c.bundle == st.hash && sameInput(&c.input, in)
 }
 
-// key hashes the bundle and the input. Each string is followed by its length
-// so that field boundaries cannot shift; optional parts write a presence byte.
+// key hashes the bundle and the input: each field is hashed on its own with
+// the engine's random seed (maphash.String, the runtime's string hash) and
+// folded into the key. Lists fold in their length, optional parts a presence
+// marker, so that field boundaries cannot shift.
 func (e *Engine) key(st *state, in *Input) uint64 {
-	var h maphash.Hash
-	h.SetSeed(e.seed)
-	h.Write(st.hash[:])
-	hstr(&h, in.Action)
+	k := keyer{seed: e.seed, h: st.seed}
+	k.str(in.Action)
 	p := &in.Principal
-	hstr(&h, p.SPIFFEID)
-	hstr(&h, p.TrustDomain)
-	hstr(&h, p.Kind)
-	hstr(&h, p.Tenant)
-	hstr(&h, p.Name)
+	k.str(p.SPIFFEID)
+	k.str(p.TrustDomain)
+	k.str(p.Kind)
+	k.str(p.Tenant)
+	k.str(p.Name)
 	if u := in.User; u != nil {
-		h.WriteByte(1)
-		hstr(&h, u.Subject)
-		hstr(&h, u.Issuer)
-		hstr(&h, u.Kind)
+		k.int(1)
+		k.str(u.Subject)
+		k.str(u.Issuer)
+		k.str(u.Kind)
 	} else {
-		h.WriteByte(0)
+		k.int(0)
 	}
-	hstrs(&h, in.Chain)
+	k.strs(in.Chain)
 	if g := in.Grant; g != nil {
-		h.WriteByte(1)
-		hstr(&h, g.ID)
-		hstr(&h, g.Task)
-		hstr(&h, g.Purpose)
-		hstr(&h, g.Tenant)
-		hstrs(&h, g.Scopes.Models)
-		hstrs(&h, g.Scopes.Tools)
-		hint(&h, int64(g.Scopes.MaxTokens))
+		k.int(1)
+		k.str(g.ID)
+		k.str(g.Task)
+		k.str(g.Purpose)
+		k.str(g.Tenant)
+		k.strs(g.Scopes.Models)
+		k.strs(g.Scopes.Tools)
+		k.int(uint64(g.Scopes.MaxTokens))
 		// ExpiresAt deliberately left out.
 	} else {
-		h.WriteByte(0)
+		k.int(0)
 	}
 	if r := in.Request; r != nil {
-		h.WriteByte(1)
-		hstr(&h, r.API)
-		hstr(&h, r.Model)
-		hstr(&h, r.Provider)
+		k.int(1)
+		k.str(r.API)
+		k.str(r.Model)
+		k.str(r.Provider)
 		if r.Stream {
-			h.WriteByte(1)
+			k.int(1)
 		} else {
-			h.WriteByte(0)
+			k.int(0)
 		}
-		hstrs(&h, r.Tools)
-		hstrs(&h, r.ToolResults)
-		hint(&h, int64(r.MaxTokens))
-		hint(&h, int64(r.Prompt.Bytes))
-		hint(&h, int64(r.Prompt.Messages))
+		k.strs(r.Tools)
+		k.strs(r.ToolResults)
+		k.int(uint64(r.MaxTokens))
+		k.int(uint64(r.Prompt.Bytes))
+		k.int(uint64(r.Prompt.Messages))
 	} else {
-		h.WriteByte(0)
+		k.int(0)
 	}
 	if t := in.Tool; t != nil {
-		h.WriteByte(1)
-		hstr(&h, t.Name)
-		hstr(&h, t.Server)
+		k.int(1)
+		k.str(t.Name)
+		k.str(t.Server)
 	} else {
-		h.WriteByte(0)
+		k.int(0)
 	}
 	if a := in.Approval; a != nil {
-		h.WriteByte(1)
-		hstr(&h, a.ID)
-		hstr(&h, a.Requester)
+		k.int(1)
+		k.str(a.ID)
+		k.str(a.Requester)
 	} else {
-		h.WriteByte(0)
+		k.int(0)
 	}
-	return h.Sum64()
+	return k.h
 }
 
-func hstr(h *maphash.Hash, s string) {
-	h.WriteString(s)
-	hint(h, int64(len(s)))
+type keyer struct {
+	seed maphash.Seed
+	h    uint64
 }
 
-func hstrs(h *maphash.Hash, ss []string) {
+// mix folds x into the key (a multiply-rotate step; the per-field values are
+// already seeded hashes, so an adversary cannot aim at a collision, and a
+// collision would only be a miss).
+func (k *keyer) mix(x uint64) {
+	k.h = bits.RotateLeft64((k.h^x)*0x9e3779b97f4a7c15, 31)
+}
+
+func (k *keyer) str(s string) { k.mix(maphash.String(k.seed, s)) }
+
+func (k *keyer) int(n uint64) { k.mix(n ^ 0x5bd1e9955bd1e995) }
+
+func (k *keyer) strs(ss []string) {
 	for _, s := range ss {
-		hstr(h, s)
+		k.str(s)
 	}
-	hint(h, int64(len(ss)))
-}
-
-func hint(h *maphash.Hash, n int64) {
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(n))
-	h.Write(b[:])
+	k.int(uint64(len(ss)))
 }
 
 // sameInput reports whether a and b evaluate alike: equal in every field but

@@ -74,6 +74,7 @@ type state struct {
 	pq       rego.PreparedEvalQuery
 	hash     [sha256.Size]byte
 	revision string
+	seed     uint64 // the bundle's part of every cache key
 }
 
 // New loads, compiles and prepares the bundle. It fails if the bundle cannot
@@ -103,7 +104,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		}
 		e.cache = c
 	}
-	st, err := load(ctx, e.fsys)
+	st, err := e.load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("policy: bundle %s: %w", e.bundleName(), err)
 	}
@@ -118,13 +119,18 @@ func (e *Engine) bundleName() string {
 	return e.opts.BundleDir
 }
 
-// load reads, compiles and prepares a bundle.
-func load(ctx context.Context, fsys fs.FS) (*state, error) {
-	b, err := loadBundle(fsys)
+// load reads, compiles and prepares the bundle.
+func (e *Engine) load(ctx context.Context) (*state, error) {
+	b, err := loadBundle(e.fsys)
 	if err != nil {
 		return nil, err
 	}
-	return prepare(ctx, b)
+	st, err := prepare(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	st.seed = maphash.Bytes(e.seed, st.hash[:])
+	return st, nil
 }
 
 func prepare(ctx context.Context, b *bundle) (*state, error) {

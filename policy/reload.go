@@ -18,7 +18,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
 	old := e.state.Load()
-	st, err := load(ctx, e.fsys)
+	st, err := e.load(ctx)
 	if err != nil {
 		err = fmt.Errorf("policy: reload %s (keeping revision %s): %w", e.opts.BundleDir, old.revision, err)
 		e.log.WithError(err).WithField("revision", old.revision).Error("policy reload failed")
