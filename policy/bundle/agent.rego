@@ -7,6 +7,7 @@ package portcullis
 allow if {
 	input.action == "llm.invoke"
 	input.principal.kind == "agent"
+	input.grant # agents act only under a task grant (grants.rego)
 	input.request.model in data.tenants[input.principal.tenant].agent_models
 	"agent" in data.models[input.request.model].kinds
 	grant_allows_llm_invoke

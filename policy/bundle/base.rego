@@ -64,11 +64,17 @@ decision := {
 
 # Without a grant the principal's own rights apply. With one, the request must
 # also stay inside the grant's tenant and model scopes.
-grant_allows_llm_invoke if not input.grant
+# grants.rego adds the purpose's and the user's limits.
+grant_allows_llm_invoke if {
+	not input.grant
+	user_allows_llm_invoke
+}
 
 grant_allows_llm_invoke if {
 	input.grant.tenant == input.principal.tenant
 	input.request.model in input.grant.scopes.models
+	grant_purpose_allows_llm_invoke
+	user_allows_llm_invoke
 }
 
 # --- obligations --------------------------------------------------------------
