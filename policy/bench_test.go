@@ -31,7 +31,7 @@ func loop(b *testing.B, f func()) {
 func BenchmarkDecideCacheHit(b *testing.B) {
 	e := newEngine(b, Options{})
 	ctx := context.Background()
-	in := withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g1", Tenant: "acme",
+	in := withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g1", Tenant: "acme", Purpose: "support",
 		Scopes: Scopes{Models: []string{"gpt-4o-mini"}, Tools: []string{"search"}, MaxTokens: 512}})
 	if _, err := e.Decide(ctx, in); err != nil {
 		b.Fatal(err)
@@ -52,9 +52,9 @@ func BenchmarkDecideUncached(b *testing.B) {
 		in    *Input
 		allow bool
 	}{
-		{"allow/agent", llm("agent", "acme", "gpt-4o-mini"), true},
+		{"allow/agent", agentLLM("gpt-4o-mini"), true},
 		{"allow/human", llm("human", "acme", "gpt-4o"), true},
-		{"allow/grant", withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g1", Tenant: "acme",
+		{"allow/grant", withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g1", Tenant: "acme", Purpose: "support",
 			Scopes: Scopes{Models: []string{"gpt-4o-mini"}, Tools: []string{"search"}, MaxTokens: 512}}), true},
 		{"deny/agent", llm("agent", "acme", "gpt-4o"), false},
 	} {

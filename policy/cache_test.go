@@ -73,7 +73,7 @@ func TestCacheDisabled(t *testing.T) {
 func TestCacheCallerMutation(t *testing.T) {
 	e := newEngine(t, Options{})
 	ctx := context.Background()
-	in := withGrant(llm("human", "acme", "gpt-4o"), Grant{ID: "g", Tenant: "acme", Scopes: Scopes{Models: []string{"gpt-4o"}}})
+	in := withGrant(llm("human", "acme", "gpt-4o"), Grant{ID: "g", Tenant: "acme", Purpose: "support", Scopes: Scopes{Models: []string{"gpt-4o"}}})
 	if d, _ := e.Decide(ctx, in); !d.Allow {
 		t.Fatal("want allow")
 	}

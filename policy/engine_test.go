@@ -41,6 +41,13 @@ func withMaxTokens(in *Input, n int) *Input { in.Request.MaxTokens = n; return i
 
 func withGrant(in *Input, g Grant) *Input { in.Grant = &g; return in }
 
+// agentLLM is an agent's call under a grant for just that model: agents act
+// only under a task grant (bundle/grants.rego).
+func agentLLM(model string) *Input {
+	return withGrant(llm("agent", "acme", model), Grant{ID: "g1", Task: "t1", Purpose: "support", Tenant: "acme",
+		Scopes: Scopes{Models: []string{model}}})
+}
+
 func TestDecideDefaultBundle(t *testing.T) {
 	e := newEngine(t, Options{CacheSize: -1})
 	acmeGrant := Grant{ID: "g1", Task: "t1", Purpose: "support", Tenant: "acme",
@@ -65,12 +72,14 @@ func TestDecideDefaultBundle(t *testing.T) {
 			[]string{"model o3-mini is not allowed for applications of tenant acme"}, 0, nil},
 		{"application globex gpt-4o-mini", llm("application", "globex", "gpt-4o-mini"), true,
 			[]string{"model gpt-4o-mini is allowed for applications of tenant globex"}, 0, nil},
-		{"agent acme gpt-4o-mini capped", llm("agent", "acme", "gpt-4o-mini"), true,
-			[]string{"model gpt-4o-mini is allowed for agents of tenant acme"}, 1024, nil},
-		{"agent acme over cap still allowed", withMaxTokens(llm("agent", "acme", "gpt-4o-mini"), 8000), true,
-			[]string{"model gpt-4o-mini is allowed for agents of tenant acme"}, 1024, nil},
-		{"agent acme gpt-4o", llm("agent", "acme", "gpt-4o"), false,
+		{"agent acme gpt-4o-mini capped", agentLLM("gpt-4o-mini"), true,
+			[]string{"model gpt-4o-mini is allowed for agents of tenant acme under grant g1"}, 1024, []string{}},
+		{"agent acme over cap still allowed", withMaxTokens(agentLLM("gpt-4o-mini"), 8000), true,
+			[]string{"model gpt-4o-mini is allowed for agents of tenant acme under grant g1"}, 1024, []string{}},
+		{"agent acme gpt-4o", agentLLM("gpt-4o"), false,
 			[]string{"model gpt-4o is not allowed for agents of tenant acme"}, 0, nil},
+		{"agent without grant", llm("agent", "acme", "gpt-4o-mini"), false,
+			[]string{"agents need a task grant: present one as Authorization: Bearer <grant>"}, 0, nil},
 		{"agent with grant in scope", withGrant(llm("agent", "acme", "gpt-4o-mini"), acmeGrant), true,
 			[]string{"model gpt-4o-mini is allowed for agents of tenant acme under grant g1"}, 512, []string{"calc", "search"}},
 		{"human with grant, model out of scope", withGrant(llm("human", "acme", "gpt-4o"), acmeGrant), false,

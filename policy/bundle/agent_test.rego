@@ -10,7 +10,7 @@ import data.portcullis_test.with_grant
 agent_llm(model) := with_grant(llm("agent", "acme", model), grant("acme", [model], [], 0))
 
 test_agent_without_grant_denied if {
-	d := portcullis.decision with input as agent_llm("gpt-4o-mini")
+	d := portcullis.decision with input as llm("agent", "acme", "gpt-4o-mini")
 	not d.allow
 	d.reasons == ["agents need a task grant: present one as Authorization: Bearer <grant>"]
 }

@@ -18,6 +18,22 @@
 # to the user's rights on every call too.
 package portcullis
 
+# The decision for the grant actions (base.rego decides llm.invoke). A grant
+# request's tools obligation is its own tools: the gateway intersects.
+decision := {
+	"allow": true,
+	"reasons": [grant_action_reason],
+	"obligations": {
+		"max_tokens": 0,
+		"tools": sort(input.grant.scopes.tools),
+		"require_approval": false,
+		"provider": "",
+	},
+} if {
+	allow
+	not input.request
+}
+
 # --- llm.invoke -------------------------------------------------------------
 
 # The purpose pins the models a grant may be used with, whatever its scopes.
@@ -74,7 +90,7 @@ allow if {
 	grant_scopes_ok
 }
 
-allow_reason := concat("", [
+grant_action_reason := concat("", [
 	input.action, " of task ", input.grant.task,
 	" for purpose ", input.grant.purpose,
 	" allowed for ", input.principal.kind,
@@ -213,13 +229,13 @@ allow if {
 	input.principal.spiffe_id in input.chain
 }
 
-allow_reason := concat("", [input.action, " ", input.grant.task, " allowed for ", input.principal.spiffe_id]) if {
+grant_action_reason := concat("", [input.action, " ", input.grant.task, " allowed for ", input.principal.spiffe_id]) if {
 	input.action in {"task.complete", "grant.revoke"}
 }
 
 deny contains "only a holder of one of the task's grants, or a human of the tenant, may complete it" if {
 	input.action == "task.complete"
-	not input.grant.id
+	input.grant.id == ""
 	input.principal.kind != "human"
 }
 

@@ -132,7 +132,7 @@ test_user_limits_agent_under_grant if {
 	inp := with_user(with_grant(llm("agent", "acme", "gpt-4o-mini"), grant("acme", ["gpt-4o-mini"], [], 0)), alice)
 	d := portcullis.decision with input as inp
 	d.allow
-	d2 := portcullis.decision with input as inp with data.users[alice].models as ["o3-mini"]
+	d2 := portcullis.decision with input as inp with data.users as {alice: {"models": ["o3-mini"], "tools": []}}
 	not d2.allow
 	sprintf("user %s may not use model gpt-4o-mini", [alice]) in d2.reasons
 }
