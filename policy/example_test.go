@@ -24,7 +24,7 @@ func ExampleEngine_Decide() {
 			// Agents act only under a task grant (policy/bundle/grants.rego).
 			Grant: &policy.Grant{ID: "g1", Task: "t1", Purpose: "support", Tenant: "acme",
 				Scopes: policy.Scopes{Models: []string{"gpt-4o-mini", "gpt-4o"}}},
-			Request:   &policy.Request{API: "chat.completions", Model: model, MaxTokens: 4000},
+			Request: &policy.Request{API: "chat.completions", Model: model, MaxTokens: 4000},
 		})
 		if err != nil {
 			panic(err)
