@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"errors"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/note"
@@ -87,6 +88,12 @@ func CheckConsistency(p tlog.TreeProof, older, newer Checkpoint) error {
 	}
 	if older.Size > newer.Size {
 		return fmt.Errorf("audit: consistency: older checkpoint is larger (%d > %d)", older.Size, newer.Size)
+	}
+	if older.Size == 0 {
+		if empty, _ := tlog.TreeHash(0, nil); older.Root != empty || len(p) != 0 {
+			return fmt.Errorf("audit: consistency: 0 -> %d: %w", newer.Size, errors.New("not the empty tree"))
+		}
+		return nil
 	}
 	if err := tlog.CheckTree(p, int64(newer.Size), newer.Root, int64(older.Size), older.Root); err != nil {
 		return fmt.Errorf("audit: consistency: %d -> %d: %w", older.Size, newer.Size, err)

@@ -201,6 +201,9 @@ func (r *Reader) ProveConsistency(oldSize, newSize uint64) (tlog.TreeProof, erro
 	if oldSize > newSize || newSize > r.Size() {
 		return nil, fmt.Errorf("audit: consistency: need %d <= %d <= %d records", oldSize, newSize, r.Size())
 	}
+	if oldSize == 0 {
+		return tlog.TreeProof{}, nil // every tree extends the empty tree
+	}
 	p, err := tlog.ProveTree(int64(newSize), int64(oldSize), r)
 	if err != nil {
 		return nil, fmt.Errorf("audit: consistency: %w", err)
