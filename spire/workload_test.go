@@ -60,11 +60,12 @@ func TestAppliedEntryGivesWorkloadSVIDs(t *testing.T) {
 
 	// X.509: exactly our SVID, with the entry's DNS name and TTL, chaining
 	// to the trust domain's bundle.
+	s.WaitX509SVID(t, 30*time.Second)
+	t.Logf("entry reached the agent and the workload in %s", time.Since(applied).Round(time.Millisecond))
 	svids, err := workloadapi.FetchX509SVIDs(ctx, addr)
 	if err != nil {
 		t.Fatalf("FetchX509SVIDs: %v", err)
 	}
-	t.Logf("entry reached the agent and the workload in %s", time.Since(applied).Round(time.Millisecond))
 	if len(svids) != 1 || svids[0].ID != want {
 		var got []string
 		for _, s := range svids {

@@ -7,7 +7,8 @@
 //		Selectors: spiretest.SelfSelectors(t),       // this test binary, by uid and path
 //		X509SVIDTTL: 30 * time.Second,
 //	})
-//	svid, err := workloadapi.FetchX509SVID(ctx, workloadapi.WithAddr(s.WorkloadAddr()))
+//	svid := s.WaitX509SVID(t, 30*time.Second)        // waits for the entry to reach the agent
+//	// then, as any workload: workloadapi.FetchX509SVID(ctx, workloadapi.WithAddr(s.WorkloadAddr()))
 //
 // Start uses the same server.conf and agent.conf templates as `make
 // spire-up` (in spire/), in a short temporary directory (unix socket paths

@@ -2,13 +2,11 @@ package spiretest
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
 
@@ -40,7 +38,9 @@ func TestStartCreateEntryFetchRestart(t *testing.T) {
 		t.Fatalf("entry %s not in entry show", entryID)
 	}
 
-	svid := fetch(t, s, 30*time.Second)
+	began := time.Now()
+	svid := s.WaitX509SVID(t, 30*time.Second)
+	t.Logf("new entry reached the workload in %s", time.Since(began).Round(time.Millisecond))
 	if svid.ID != id {
 		t.Fatalf("FetchX509SVID: got %s, want %s", svid.ID, id)
 	}
@@ -57,7 +57,7 @@ func TestStartCreateEntryFetchRestart(t *testing.T) {
 		t.Fatal("FetchX509SVID with the agent stopped: got no error")
 	}
 	s.RestartAgent(t)
-	if again := fetch(t, s, 30*time.Second); again.ID != id {
+	if again := s.WaitX509SVID(t, 30*time.Second); again.ID != id {
 		t.Fatalf("after restart: got %s, want %s", again.ID, id)
 	}
 	log, err := os.ReadFile(s.Dir + "/agent.log")
@@ -67,18 +67,4 @@ func TestStartCreateEntryFetchRestart(t *testing.T) {
 	if !strings.Contains(string(log), "SVID loaded") {
 		t.Errorf("restarted agent did not reuse its SVID; log:\n%s", log)
 	}
-}
-
-func fetch(t *testing.T, s *SPIRE, timeout time.Duration) *x509svid.SVID {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	svid, err := workloadapi.FetchX509SVID(ctx, workloadapi.WithAddr(s.WorkloadAddr()))
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("no X.509-SVID within %s: %v", timeout, err)
-		}
-		t.Fatal(err)
-	}
-	return svid
 }
