@@ -149,13 +149,13 @@ func Listen(addr string, opts Options) (*Server, error) {
 	}
 	if opts.TLS != nil {
 		s.httpSrv.TLSConfig = opts.TLS.Clone()
-		ln = tls.NewListener(ln, s.httpSrv.TLSConfig)
-		if s.httpSrv.TLSConfig.NextProtos == nil {
-			s.httpSrv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
-		}
 	}
 	go func() {
 		defer close(s.done)
+		if opts.TLS != nil {
+			_ = s.httpSrv.ServeTLS(ln, "", "")
+			return
+		}
 		_ = s.httpSrv.Serve(ln)
 	}()
 	return s, nil
