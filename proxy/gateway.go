@@ -47,6 +47,9 @@ type Config struct {
 	DigestKey []byte
 	// MaxBodyBytes caps request bodies; default 4 MiB.
 	MaxBodyBytes int64
+	// Checkpoints, when set, serves the audit log's latest signed checkpoint
+	// at GET /v1/audit/checkpoint (checkpoint.go).
+	Checkpoints CheckpointSource
 	// Transport carries upstream requests; default a pooled HTTP/2-capable transport.
 	Transport http.RoundTripper
 	// Metrics, when set, receives request, decision and upstream metrics.
@@ -107,6 +110,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.mux = http.NewServeMux()
 	g.mux.HandleFunc("POST /v1/chat/completions", g.chatCompletions)
 	g.mux.HandleFunc("GET /v1/models", g.listModels)
+	g.mux.HandleFunc("GET /v1/audit/checkpoint", g.serveCheckpoint)
 	return g, nil
 }
 
