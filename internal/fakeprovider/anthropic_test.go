@@ -32,7 +32,7 @@ func TestMessagesNonStreaming(t *testing.T) {
 	s := start(t, fakeprovider.Options{APIKey: testKey})
 	c := anthropicClient(s, testKey)
 	msg, err := c.Messages.New(ctx(t), anthropic.MessageNewParams{
-		Model:     anthropic.ModelClaudeSonnet4_5,
+		Model:     "claude-sonnet-4-5",
 		MaxTokens: 1024,
 		System:    []anthropic.TextBlockParam{{Text: "be brief"}},
 		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello there"))},
@@ -94,7 +94,7 @@ func TestMessagesToolUse(t *testing.T) {
 	s := start(t, fakeprovider.Options{})
 	c := anthropicClient(s, "k")
 	params := anthropic.MessageNewParams{
-		Model:     anthropic.ModelClaudeSonnet4_5,
+		Model:     "claude-sonnet-4-5",
 		MaxTokens: 256,
 		Tools:     []anthropic.ToolUnionParam{antWeatherTool},
 		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("weather? [fake:tool=get_weather]"))},
@@ -146,7 +146,7 @@ func TestMessagesMaxTokens(t *testing.T) {
 	s := start(t, fakeprovider.Options{})
 	c := anthropicClient(s, "k")
 	msg, err := c.Messages.New(ctx(t), anthropic.MessageNewParams{
-		Model:     anthropic.ModelClaudeSonnet4_5,
+		Model:     "claude-sonnet-4-5",
 		MaxTokens: 2,
 		Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))},
 	})
@@ -219,7 +219,7 @@ func TestMessagesStreamCutAndError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.directive, func(t *testing.T) {
 			stream := c.Messages.NewStreaming(ctx(t), anthropic.MessageNewParams{
-				Model:     anthropic.ModelClaudeSonnet4_5,
+				Model:     "claude-sonnet-4-5",
 				MaxTokens: 100,
 				Messages:  []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("[fake:chunks=6] " + tt.directive))},
 			})
@@ -249,7 +249,7 @@ func TestAnthropicModels(t *testing.T) {
 	for _, m := range page.Data {
 		got = append(got, m.ID+"="+m.DisplayName)
 	}
-	if want := "claude-sonnet-4-5=Claude Sonnet 4.5,claude-haiku-4-5=Claude Haiku 4.5,claude-opus-4-1=Claude Opus 4.1"; strings.Join(got, ",") != want {
+	if want := "claude-sonnet-4-5=Claude Sonnet 4.5,claude-sonnet-5-5=Claude Sonnet 5.5,claude-haiku-4-5=Claude Haiku 4.5,claude-opus-4-1=Claude Opus 4.1"; strings.Join(got, ",") != want {
 		t.Errorf("models = %s\nwant %s", strings.Join(got, ","), want)
 	}
 }

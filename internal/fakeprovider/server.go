@@ -34,6 +34,7 @@ var DefaultModels = []string{
 	"text-embedding-3-small",
 	"text-embedding-3-large",
 	"claude-sonnet-4-5",
+	"claude-sonnet-5-5",
 	"claude-haiku-4-5",
 	"claude-opus-4-1",
 }

@@ -156,4 +156,3 @@ func TestTLS(t *testing.T) {
 		t.Errorf("proto = %s, want HTTP/2", resp.Proto)
 	}
 }
-
