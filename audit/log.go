@@ -38,6 +38,7 @@ type Options struct {
 	Logger          logrus.FieldLogger // default: discard
 	MaxBatch        int                // records per write+fsync, default 512
 	SegmentMaxBytes int64              // rotate before a segment would exceed this, default 64 MiB
+	SegmentMaxAge   time.Duration      // rotate before a record that is this much newer than the segment's first; 0: no limit
 	NoSync          bool               // skip fsync: tests and benchmarks only, never in production
 
 	// wrapFile lets internal tests inject write and fsync failures.

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestIndexOffsets checks dir/index against the segments byte by byte: entry
@@ -140,5 +142,40 @@ func TestReaderNamesBadIndex(t *testing.T) {
 	}
 	if _, err := OpenReader(dir); err == nil {
 		t.Error("OpenReader without an index succeeded")
+	}
+}
+
+// TestRotateByAge: a record a SegmentMaxAge newer than its segment's first
+// starts a new segment, also after a reopen; the chain runs across them.
+func TestRotateByAge(t *testing.T) {
+	opts := Options{Clock: stepClock(time.Minute), SegmentMaxAge: 3 * time.Minute}
+	l, dir := openTest(t, opts)
+	appendN(t, l, 7) // minutes 0..6: segments start at 0, 3, 6
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	opts.NoSync = true
+	opts.Clock = func() time.Time { return time.Date(2026, 3, 14, 15, 16, 26, 535000000, time.UTC) } // minute 7
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 2) // minute 7, 7: still in the segment started at minute 6
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, s := range segs {
+		got = append(got, s.first)
+	}
+	if want := []uint64{0, 3, 6}; !slices.Equal(got, want) {
+		t.Errorf("segments start at %v, want %v", got, want)
+	}
+	if rep, err := Verify(dir); err != nil || rep.Records != 9 {
+		t.Errorf("Verify: %+v, %v", rep, err)
 	}
 }

@@ -128,6 +128,9 @@ func (l *Log) recover() (*cut, error) {
 			f.Close()
 			return nil, corrupt(last.name, sc.line, int64(h.seq), off, "prev mismatch: want %s, got %s", prev, h.prev)
 		}
+		if seq == last.first {
+			l.w.segTime = h.time
+		}
 		prev = HashLine(line)
 		seq++
 		good = off + int64(len(line)) + 1

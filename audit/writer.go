@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // writer is the state owned by the writer goroutine: the open segment and
@@ -12,7 +13,8 @@ type writer struct {
 	f       segmentFile
 	segName string
 	segSize int64
-	seq     uint64 // seq of the next record
+	segTime time.Time // time of the current segment's first record
+	seq     uint64    // seq of the next record
 	prev    Hash   // hash of the last record line (zero before the first)
 	buf     []byte
 	tree    *tree
@@ -69,8 +71,11 @@ func (l *Log) commit(chunk []*entry) error {
 			continue // withdrawn by a cancelled caller: no seq is used
 		}
 		start := len(w.buf)
-		w.buf = appendLine(w.buf, seq, l.opts.Clock(), &prev, e.body)
-		if w.segSize+int64(len(w.buf))+1 > l.opts.SegmentMaxBytes && w.segSize+int64(start) > 0 {
+		now := l.opts.Clock()
+		w.buf = appendLine(w.buf, seq, now, &prev, e.body)
+		tooBig := w.segSize+int64(len(w.buf))+1 > l.opts.SegmentMaxBytes
+		tooOld := l.opts.SegmentMaxAge > 0 && now.Sub(w.segTime) >= l.opts.SegmentMaxAge
+		if (tooBig || tooOld) && w.segSize+int64(start) > 0 {
 			// The line does not fit: finish this segment, then start the
 			// next one with this line. The chain runs across segments.
 			if err = l.flush(w.buf[:start]); err == nil {
@@ -86,6 +91,9 @@ func (l *Log) commit(chunk []*entry) error {
 			}
 			w.buf = w.buf[:copy(w.buf, w.buf[start:])]
 			start = 0
+		}
+		if w.segSize+int64(start) == 0 {
+			w.segTime = now
 		}
 		prev = HashLine(w.buf[start:])
 		if err = w.tree.add(w.buf[start:], w.segSize+int64(start)); err != nil {

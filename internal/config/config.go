@@ -98,6 +98,16 @@ type Audit struct {
 	Dir string `yaml:"dir"`
 	// DigestKeyFile holds the key for prompt digests (≥16 bytes); created if missing.
 	DigestKeyFile string `yaml:"digest_key_file"`
+	// SigningKeyFile holds the Ed25519 checkpoint signing key (made with
+	// `portcullis audit key --generate`); empty means no signed checkpoints.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Origin names the log in its checkpoints; it must be the signing key's name.
+	Origin string `yaml:"origin"`
+	// CheckpointInterval is how often a checkpoint is signed (and at shutdown).
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// SegmentMaxBytes and SegmentMaxAge rotate segment files.
+	SegmentMaxBytes int64         `yaml:"segment_max_bytes"`
+	SegmentMaxAge   time.Duration `yaml:"segment_max_age"`
 }
 
 // Limits bound what one request may cost.
@@ -120,6 +130,8 @@ const (
 	DefaultOpsListen       = "127.0.0.1:9090"
 	DefaultMaxBodyBytes    = 4 << 20
 	DefaultShutdownTimeout = 30 * time.Second
+
+	DefaultCheckpointInterval = time.Minute
 )
 
 // FieldError is a problem with one configuration field.
@@ -169,6 +181,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Limits.ShutdownTimeout == 0 {
 		c.Limits.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Audit.CheckpointInterval == 0 {
+		c.Audit.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
@@ -285,6 +300,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.Dir == "" {
 		return &FieldError{"audit.dir", "required: the gateway refuses to run without an audit log"}
+	}
+	switch {
+	case c.Audit.CheckpointInterval < time.Second:
+		return &FieldError{"audit.checkpoint_interval", "must be at least 1s"}
+	case c.Audit.SegmentMaxBytes < 0:
+		return &FieldError{"audit.segment_max_bytes", "must not be negative"}
+	case c.Audit.SegmentMaxAge < 0:
+		return &FieldError{"audit.segment_max_age", "must not be negative"}
+	case c.Audit.Origin != "" && strings.ContainsAny(c.Audit.Origin, " +\t\n"):
+		return &FieldError{"audit.origin", fmt.Sprintf("%q must not contain spaces or +", c.Audit.Origin)}
 	}
 	if c.Limits.MaxBodyBytes < 0 {
 		return &FieldError{"limits.max_body_bytes", "must not be negative"}
