@@ -15,7 +15,7 @@ type writer struct {
 	segSize int64
 	segTime time.Time // time of the current segment's first record
 	seq     uint64    // seq of the next record
-	prev    Hash   // hash of the last record line (zero before the first)
+	prev    Hash      // hash of the last record line (zero before the first)
 	buf     []byte
 	tree    *tree
 }
