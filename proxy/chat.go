@@ -18,13 +18,17 @@ import (
 
 // exchange is one proxied model call, from decision to completion.
 type exchange struct {
-	caller   *caller
-	req      *LLMRequest
-	route    *Route
-	body     []byte // what goes upstream
-	apiPath  string
-	decision policy.Decision
-	seq      uint64 // audit seq of the decision record
+	caller     *caller
+	req        *LLMRequest
+	route      *Route // the route being tried; after the call, the one that answered
+	clientBody []byte // the request body as the client sent it
+	shape      errorShape
+	decision   policy.Decision
+	seq        uint64 // audit seq of the decision record
+	capTokens  int    // max tokens obligation to enforce upstream; 0: none
+	plans      []*plan
+	plan       *plan // the plan being tried, then the one that answered
+	attempts   []attempt
 
 	status   int
 	usage    *Usage
@@ -35,8 +39,11 @@ type exchange struct {
 
 type exchangeKey struct{}
 
-func (g *Gateway) chatCompletions(w http.ResponseWriter, r *http.Request) {
+// serveLLM serves every model API (apiParsers): parse → route → decide →
+// obligations → plan → durable decision record → forward.
+func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
+	parse := apiParsers[r.URL.Path]
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -48,7 +55,7 @@ func (g *Gateway) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, "could not read request body: "+err.Error())
 		return
 	}
-	req, err := ParseChatRequest(body, g.cfg.DigestKey)
+	req, err := parse(body, g.cfg.DigestKey)
 	if err != nil {
 		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, err.Error())
 		return
@@ -59,7 +66,7 @@ func (g *Gateway) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("the model %q does not exist on this gateway", req.Model))
 		return
 	}
-	x := &exchange{caller: c, req: req, route: route, body: body, apiPath: "/chat/completions"}
+	x := &exchange{caller: c, req: req, route: route, clientBody: body, shape: shapeOf(r.URL.Path)}
 
 	in := &policy.Input{
 		Action:    "llm.invoke",
@@ -94,22 +101,26 @@ func (g *Gateway) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		status, code, msg = http.StatusForbidden, codePolicyDenied, m
 		x.decision.Allow = false
 		x.decision.Reasons = append(x.decision.Reasons, why)
+	} else if x.plans, err = g.plans(x); err != nil {
+		status, code, msg = http.StatusBadRequest, codeBadRequest, err.Error()
 	}
 
 	ev := g.decisionEvent(x, status)
 	if perr != nil {
 		ev.Error = perr.Error()
+	} else if status == http.StatusBadRequest {
+		ev.Error = msg
 	}
 	seq, err := g.cfg.Audit.Append(r.Context(), ev)
 	if err != nil {
-		g.auditUnavailable(w, c.id, err)
+		g.auditUnavailableAs(w, x.shape, c.id, err)
 		return
 	}
 	x.seq = seq
 	w.Header().Set("X-Portcullis-Audit-Seq", strconv.FormatUint(seq, 10))
 	if status != http.StatusOK {
 		g.logRequest(x, status, perr)
-		writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id})
+		writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id, Shape: x.shape})
 		return
 	}
 	g.forward(w, r, x)
@@ -138,27 +149,10 @@ func (g *Gateway) applyObligations(x *exchange) (msg, reason string) {
 			}
 		}
 	}
-	set := map[string]any{}
-	if x.route.UpstreamModel != x.req.Model {
-		set["model"] = x.route.UpstreamModel
-	}
 	if ob.MaxTokens > 0 && (x.req.MaxTokens == 0 || x.req.MaxTokens > ob.MaxTokens) {
-		set["max_completion_tokens"] = ob.MaxTokens
-		set["max_tokens"] = nil
+		x.capTokens = ob.MaxTokens
 		x.req.MaxTokens = ob.MaxTokens
 	}
-	if x.req.Stream && !x.req.IncludeUsage {
-		// Usage is what budgets and audit are made of; ask for it.
-		set["stream_options"] = map[string]bool{"include_usage": true}
-	}
-	if len(set) == 0 {
-		return "", ""
-	}
-	b, err := patchBody(x.body, set)
-	if err != nil {
-		return "the request body could not be adjusted to policy", err.Error()
-	}
-	x.body = b
 	return "", ""
 }
 
@@ -225,13 +219,13 @@ func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, c *caller, req 
 		ev.Request = auditRequest(&exchange{req: req})
 	}
 	if _, err := g.cfg.Audit.Append(r.Context(), ev); err != nil {
-		g.auditUnavailable(w, c.id, err)
+		g.auditUnavailableAs(w, shapeOf(r.URL.Path), c.id, err)
 		return
 	}
 	g.log.WithFields(logrus.Fields{"request_id": c.id, "spiffe_id": c.principal.ID.String(), "status": status}).Info(msg)
 	g.cfg.Metrics.observeRequest(requestOutcome{api: string(APIChatCompletions), model: "unknown", kind: string(c.principal.Kind),
 		tenant: c.principal.Tenant, decision: "refused", status: status, elapsed: g.clock().Sub(c.start)})
-	writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id})
+	writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id, Shape: shapeOf(r.URL.Path)})
 }
 
 // completionEvent is the second record of an allowed exchange.
@@ -245,6 +239,9 @@ func (g *Gateway) completionEvent(x *exchange) *audit.Event {
 		Status:    x.status,
 		LatencyMS: float64(g.clock().Sub(x.caller.start).Microseconds()) / 1000,
 		Detail:    map[string]any{"decision_seq": x.seq},
+	}
+	if len(x.attempts) > 0 {
+		ev.Detail["attempts"] = x.attempts
 	}
 	if x.usage != nil {
 		ev.Usage = &audit.Usage{PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens, TotalTokens: x.usage.TotalTokens}

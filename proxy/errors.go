@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 )
 
 // apiError is what a client sees when the gateway refuses or fails a request.
@@ -18,6 +19,27 @@ type apiError struct {
 	Code      string
 	Message   string
 	RequestID string
+	// Shape is the API whose error format the client expects.
+	Shape errorShape
+}
+
+// errorShape selects an API's error format.
+type errorShape uint8
+
+const (
+	shapeOpenAI errorShape = iota
+	// shapeAnthropic is Anthropic's format:
+	//
+	//	{"type":"error","error":{"type":"…","message":"…","code":"…"},"request_id":"…"}
+	shapeAnthropic
+)
+
+// shapeOf is the error format of the API served at path.
+func shapeOf(path string) errorShape {
+	if strings.HasPrefix(path, "/v1/messages") {
+		return shapeAnthropic
+	}
+	return shapeOpenAI
 }
 
 // Error codes, stable and documented in docs/security-model.md.
@@ -32,6 +54,7 @@ const (
 	codeUpstream        = "upstream_error"
 	codeNotFound        = "not_found"
 	codeMethod          = "method_not_allowed"
+	codeToolDenied      = "tool_call_denied"
 )
 
 type errorBody struct {
@@ -64,15 +87,64 @@ func errorType(status int) string {
 }
 
 func writeError(w http.ResponseWriter, e apiError) {
-	if e.Type == "" {
-		e.Type = errorType(e.Status)
+	var body []byte
+	if e.Shape == shapeAnthropic {
+		body = anthropicErrorBody(e)
+	} else {
+		if e.Type == "" {
+			e.Type = errorType(e.Status)
+		}
+		body, _ = json.Marshal(errorBody{Error: errorDetail{
+			Message: e.Message, Type: e.Type, Code: e.Code, RequestID: e.RequestID,
+		}})
 	}
-	body, _ := json.Marshal(errorBody{Error: errorDetail{
-		Message: e.Message, Type: e.Type, Code: e.Code, RequestID: e.RequestID,
-	}})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// anthropicError is Anthropic's error body.
+type anthropicError struct {
+	Type  string `json:"type"` // always "error"
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+		Code    string `json:"code,omitempty"`
+	} `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func anthropicErrorBody(e apiError) []byte {
+	var a anthropicError
+	a.Type = "error"
+	a.Error.Type = anthropicErrorType(e.Status)
+	a.Error.Message = e.Message
+	a.Error.Code = e.Code
+	a.RequestID = e.RequestID
+	b, _ := json.Marshal(a)
+	return b
+}
+
+// anthropicErrorType is the error type Anthropic gives an HTTP status.
+func anthropicErrorType(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusForbidden:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case 529, http.StatusServiceUnavailable:
+		return "overloaded_error"
+	}
+	if status >= 500 {
+		return "api_error"
+	}
+	return "invalid_request_error"
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"net/http"
@@ -64,11 +63,6 @@ func NewTransport() *http.Transport {
 
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
-	if t := x.route.Provider.Timeout; t > 0 && !x.req.Stream {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t)
-		defer cancel()
-	}
 	if x.req.Stream {
 		g.cfg.Metrics.streamStarted()
 		defer g.cfg.Metrics.streamEnded()
@@ -86,70 +80,18 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 	g.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
+// rewrite keeps the client headers that may reach a provider and points the
+// request at the exchange's first plan (roundTrip moves it to a fallback).
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
-	p := x.route.Provider
-	pr.Out.URL = upstreamURL(p.BaseURL, x.apiPath)
-	pr.Out.Host = ""
 	h := make(http.Header, len(forwardHeaders)+2)
 	for _, k := range forwardHeaders {
 		if v := pr.In.Header.Values(k); len(v) > 0 {
 			h[k] = v
 		}
 	}
-	p.setAuth(h)
 	pr.Out.Header = h
-	pr.Out.Body = bodyReader(x.body)
-	pr.Out.ContentLength = int64(len(x.body))
-	pr.Out.GetBody = func() (io.ReadCloser, error) { return bodyReader(x.body), nil }
-}
-
-func (g *Gateway) modifyResponse(res *http.Response) error {
-	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
-	x.status = res.StatusCode
-	h := res.Header
-	if up := h.Get("X-Request-Id"); up != "" {
-		h.Set("X-Upstream-Request-Id", up)
-	}
-	h.Del("X-Request-Id") // ours is already set on the response
-	h.Del("Set-Cookie")
-	h.Del("Openai-Organization")
-	h.Set("X-Portcullis-Provider", x.route.Provider.Name)
-	sse := strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
-	ctx := res.Request.Context()
-	res.Body = newTap(res.Body, sse, func(t *tap) {
-		x.usage = t.usage
-		x.calls = t.ToolCalls()
-		if t.err != nil {
-			x.upErr = t.err
-			if sse {
-				g.cfg.Metrics.streamFailed(x.route.Provider.Name)
-			}
-		}
-		g.complete(ctx, x)
-	})
-	return nil
-}
-
-// upstreamError answers a request whose provider could not be reached or
-// whose response could not be read before any byte went to the client.
-func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	x := r.Context().Value(exchangeKey{}).(*exchange)
-	x.upErr = err
-	status := http.StatusBadGateway
-	msg := fmt.Sprintf("the provider %q could not be reached", x.route.Provider.Name)
-	if errors.Is(err, context.DeadlineExceeded) {
-		status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the provider %q did not answer in time", x.route.Provider.Name)
-	}
-	if errors.Is(r.Context().Err(), context.Canceled) {
-		status, msg = 499, "client closed the request"
-	}
-	x.status = status
-	g.complete(r.Context(), x)
-	if status == 499 {
-		return
-	}
-	writeError(w, apiError{Status: status, Code: codeUpstream, Message: msg, RequestID: x.caller.id})
+	target(pr.Out, x.plans[0])
 }
 
 // complete writes the completion record once per exchange.

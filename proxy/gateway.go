@@ -50,7 +50,8 @@ type Config struct {
 	// Checkpoints, when set, serves the audit log's latest signed checkpoint
 	// at GET /v1/audit/checkpoint (checkpoint.go).
 	Checkpoints CheckpointSource
-	// Transport carries upstream requests; default a pooled HTTP/2-capable transport.
+	// Transport carries upstream requests; default each provider's own
+	// pooled, HTTP/2-capable Provider.Transport.
 	Transport http.RoundTripper
 	// Metrics, when set, receives request, decision and upstream metrics.
 	Metrics *Metrics
@@ -92,7 +93,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.MaxBodyBytes = 4 << 20
 	}
 	if cfg.Transport == nil {
-		cfg.Transport = NewTransport()
+		cfg.Transport = providerTransport{}
 	}
 	if cfg.Metrics != nil {
 		cfg.Policy = instrumentedDecider{next: cfg.Policy, m: cfg.Metrics}
@@ -101,14 +102,16 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, clock: cfg.Clock, log: cfg.Logger}
 	g.rp = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
-		Transport:      cfg.Transport,
+		Transport:      roundTripper(g.roundTrip),
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.upstreamError,
 		FlushInterval:  -1,
 		ErrorLog:       newStdLogger(cfg.Logger),
 	}
 	g.mux = http.NewServeMux()
-	g.mux.HandleFunc("POST /v1/chat/completions", g.chatCompletions)
+	for path := range apiParsers {
+		g.mux.HandleFunc("POST "+path, g.serveLLM)
+	}
 	g.mux.HandleFunc("GET /v1/models", g.listModels)
 	g.mux.HandleFunc("GET /v1/audit/checkpoint", g.serveCheckpoint)
 	return g, nil
@@ -131,7 +134,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h, pattern := g.mux.Handler(r)
 	if pattern == "" {
-		writeError(w, apiError{Status: http.StatusNotFound, Code: codeNotFound,
+		writeError(w, apiError{Status: http.StatusNotFound, Code: codeNotFound, Shape: shapeOf(r.URL.Path),
 			Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), RequestID: reqID})
 		return
 	}
@@ -185,19 +188,24 @@ func (g *Gateway) refuseIdentity(w http.ResponseWriter, r *http.Request, reqID s
 		Error:     cause.Error(),
 	}
 	if _, err := g.cfg.Audit.Append(r.Context(), ev); err != nil {
-		g.auditUnavailable(w, reqID, err)
+		g.auditUnavailableAs(w, shapeOf(r.URL.Path), reqID, err)
 		return
 	}
 	g.log.WithFields(logrus.Fields{"request_id": reqID, "spiffe_id": p.ID.String(), "status": 403}).
 		Warn("refused: caller identity matches no principal template")
 	g.cfg.Metrics.observeRequest(requestOutcome{api: "none", model: "unknown", decision: "refused", status: http.StatusForbidden})
-	writeError(w, apiError{Status: http.StatusForbidden, Code: codeUnknownIdentity, RequestID: reqID,
+	writeError(w, apiError{Status: http.StatusForbidden, Code: codeUnknownIdentity, RequestID: reqID, Shape: shapeOf(r.URL.Path),
 		Message: "your SPIFFE ID is not mapped to a principal on this gateway; ask an operator to add a principal template for it"})
 }
 
 func (g *Gateway) auditUnavailable(w http.ResponseWriter, reqID string, err error) {
+	g.auditUnavailableAs(w, shapeOpenAI, reqID, err)
+}
+
+// auditUnavailableAs answers 503 in the error format of the client's API.
+func (g *Gateway) auditUnavailableAs(w http.ResponseWriter, shape errorShape, reqID string, err error) {
 	g.log.WithError(err).WithField("request_id", reqID).Error("audit log unavailable: refusing request")
-	writeError(w, apiError{Status: http.StatusServiceUnavailable, Code: codeAuditFailed, RequestID: reqID,
+	writeError(w, apiError{Status: http.StatusServiceUnavailable, Code: codeAuditFailed, RequestID: reqID, Shape: shape,
 		Message: "the gateway cannot record this request in its audit log, so it will not process it; try again later"})
 }
 

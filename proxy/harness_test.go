@@ -48,6 +48,9 @@ type envOptions struct {
 	decider   proxy.Decider  // overrides the engine when set
 	recorder  proxy.Recorder // overrides the audit log when set
 	metrics   *proxy.Metrics
+	// routes, when set, replaces the default routes; it gets the fake
+	// provider's base URL (which speaks both OpenAI and Anthropic).
+	routes func(base *url.URL) []proxy.Route
 }
 
 func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
@@ -66,12 +69,16 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	u, _ := url.Parse(fake.URL())
 	prov := &proxy.Provider{Name: "fake", Format: proxy.FormatOpenAI, BaseURL: u}
 	prov.SetKey(providerKey)
-	router, err := proxy.NewRouter([]proxy.Route{
+	routes := []proxy.Route{
 		{Model: "gpt-4o-mini", Provider: prov},
 		// An alias: clients (and policy) say gpt-4o, the provider gets gpt-4o-mini.
 		{Model: "gpt-4o", Provider: prov, UpstreamModel: "gpt-4o-mini"},
 		{Model: "o3-mini", Provider: prov},
-	})
+	}
+	if opts.routes != nil {
+		routes = opts.routes(u)
+	}
+	router, err := proxy.NewRouter(routes)
 	if err != nil {
 		t.Fatal(err)
 	}

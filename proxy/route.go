@@ -16,15 +16,26 @@ import (
 // after every client header has been dropped.
 type Provider struct {
 	Name    string
-	Format  string   // "openai" (OpenAI-compatible APIs); "anthropic" comes with its adapter
+	Format  string   // FormatOpenAI or FormatAnthropic
 	BaseURL *url.URL // e.g. https://api.openai.com/v1
+	// Timeout bounds one attempt: the whole exchange for a JSON answer, the
+	// time to the response headers for a stream. Zero: no bound.
 	Timeout time.Duration
+	// AnthropicVersion is sent as anthropic-version when the client sent
+	// none (always, for translated requests); default "2023-06-01".
+	AnthropicVersion string
+	// Transport carries this provider's requests: its own connection pool.
+	// NewRouter gives each provider a NewTransport when nil.
+	Transport http.RoundTripper
 
 	key atomic.Pointer[string]
 }
 
 // Provider formats.
-const FormatOpenAI = "openai"
+const (
+	FormatOpenAI    = "openai"    // OpenAI and OpenAI-compatible APIs: Bearer key
+	FormatAnthropic = "anthropic" // Anthropic's Messages API: x-api-key and anthropic-version
+)
 
 // SetKey replaces the provider credential; safe for concurrent use, so a key
 // file can be re-read while requests are in flight.
@@ -44,7 +55,18 @@ func (p *Provider) setAuth(h http.Header) {
 	if k == "" {
 		return
 	}
+	if p.Format == FormatAnthropic {
+		h.Set("X-Api-Key", k)
+		return
+	}
 	h.Set("Authorization", "Bearer "+k)
+}
+
+func (p *Provider) anthropicVersion() string {
+	if p.AnthropicVersion != "" {
+		return p.AnthropicVersion
+	}
+	return "2023-06-01"
 }
 
 // Route says where a client-facing model name goes.
@@ -52,6 +74,23 @@ type Route struct {
 	Model         string // the name clients use
 	Provider      *Provider
 	UpstreamModel string // the provider's name for it
+	// Fallback lists where the model is tried next, in order, when the
+	// provider cannot be reached or answers 429 or 5xx before any byte went
+	// to the client.
+	Fallback []Upstream
+
+	fallbacks []*Route
+}
+
+// Upstream is one provider's name for a model.
+type Upstream struct {
+	Provider *Provider
+	Model    string
+}
+
+// candidates lists the route and then its fallbacks.
+func (rt *Route) candidates() []*Route {
+	return append([]*Route{rt}, rt.fallbacks...)
 }
 
 // Router maps client-facing model names to routes. It is immutable after
@@ -71,10 +110,19 @@ func NewRouter(routes []Route) (*Router, error) {
 			return nil, fmt.Errorf("proxy: route %d: empty model name", i)
 		case rt.Provider == nil:
 			return nil, fmt.Errorf("proxy: route %q: no provider", rt.Model)
-		case rt.Provider.BaseURL == nil:
-			return nil, fmt.Errorf("proxy: route %q: provider %q has no base URL", rt.Model, rt.Provider.Name)
-		case rt.Provider.Format != FormatOpenAI:
-			return nil, fmt.Errorf("proxy: route %q: provider %q: unsupported format %q", rt.Model, rt.Provider.Name, rt.Provider.Format)
+		}
+		if err := checkProvider(rt.Provider); err != nil {
+			return nil, fmt.Errorf("proxy: route %q: %w", rt.Model, err)
+		}
+		rt.fallbacks = nil
+		for j, f := range rt.Fallback {
+			if f.Provider == nil || f.Model == "" {
+				return nil, fmt.Errorf("proxy: route %q: fallback %d: provider and model are required", rt.Model, j)
+			}
+			if err := checkProvider(f.Provider); err != nil {
+				return nil, fmt.Errorf("proxy: route %q: fallback %d: %w", rt.Model, j, err)
+			}
+			rt.fallbacks = append(rt.fallbacks, &Route{Model: rt.Model, Provider: f.Provider, UpstreamModel: f.Model})
 		}
 		if _, dup := r.routes[rt.Model]; dup {
 			return nil, fmt.Errorf("proxy: model %q is routed twice", rt.Model)
@@ -87,6 +135,20 @@ func NewRouter(routes []Route) (*Router, error) {
 	}
 	sort.Strings(r.names)
 	return r, nil
+}
+
+// checkProvider checks a provider and gives it a connection pool.
+func checkProvider(p *Provider) error {
+	switch {
+	case p.BaseURL == nil:
+		return fmt.Errorf("provider %q has no base URL", p.Name)
+	case p.Format != FormatOpenAI && p.Format != FormatAnthropic:
+		return fmt.Errorf("provider %q: unsupported format %q", p.Name, p.Format)
+	}
+	if p.Transport == nil {
+		p.Transport = NewTransport()
+	}
+	return nil
 }
 
 var errNoRoute = errors.New("no provider serves this model")

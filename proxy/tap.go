@@ -13,8 +13,9 @@ import (
 // Limits of what the tap keeps while a response passes through. They bound the
 // memory a single response can cost, whatever its length.
 const (
-	maxSSELine     = 1 << 20 // longest SSE line inspected; longer lines pass through uninspected
+	maxSSELine     = 1 << 20 // longest SSE line inspected; longer lines pass through uninspected, or fail a guarded stream
 	maxJSONCapture = 8 << 20 // largest non-streamed body inspected for usage and tool calls
+	readChunk      = 32 << 10
 )
 
 // Usage is the token usage a provider reported.
@@ -31,29 +32,45 @@ type ToolCall struct {
 	ArgumentsDigest string
 }
 
-// errStreamIncomplete marks a stream that ended without its terminator.
-var errStreamIncomplete = errors.New("upstream stream ended before [DONE]")
+var (
+	// errStreamIncomplete marks a stream that ended without its terminator.
+	errStreamIncomplete = errors.New("upstream stream ended before its end marker")
+	// errUninspectable ends a guarded stream with a line too long to inspect:
+	// it could hide a tool call.
+	errUninspectable = errors.New("upstream stream line too long to inspect")
+)
 
-// tap wraps an upstream response body. Bytes pass through unchanged and at
-// once; on the way it reads usage and tool calls (OpenAI chat completion JSON
-// or SSE chunks). On a broken stream it appends one error event so the client
-// sees a failure, then returns the error, which makes the server abort the
-// response instead of ending it cleanly.
+// tap wraps an upstream response body. For a stream it relays complete lines
+// as they arrive, each one read on the way by the API's codec (usage, tool
+// calls, re-authorization of each tool call, translation between formats).
+// On a broken stream it appends one error event in the API's shape so the
+// client sees a failure, then returns the error, which makes the server
+// abort the response instead of ending it cleanly. A JSON body passes
+// through unchanged while a bounded copy is kept for its usage.
 type tap struct {
-	body io.ReadCloser
-	sse  bool
+	body  io.ReadCloser
+	sse   bool
+	codec sseCodec
+	// authorize re-authorizes a tool call the model emits before the client
+	// sees it; nil when there is nothing to check.
+	authorize func(name string) error
 
+	rbuf    []byte
+	out     []byte // bytes ready for the client, from off
+	off     int
 	line    []byte // partial SSE line carried between reads
 	skip    bool   // current SSE line overflowed maxSSELine
+	held    []byte // an "event:" line waiting for its data line
 	capture bytes.Buffer
-	done    bool // saw data: [DONE]
+	done    bool // saw the stream's end marker
+	failed  bool // the provider itself sent an error event
 	events  int
 
 	usage *Usage
 	calls []*toolCallAcc
 
-	err      error  // first upstream failure
-	trailer  []byte // error event still to deliver
+	err      error // first upstream failure
+	halted   bool  // the gateway ended the stream (denied call, bad line)
 	finished bool
 	onFinish func(*tap)
 }
@@ -63,50 +80,94 @@ type toolCallAcc struct {
 	args     hash.Hash
 }
 
+func newToolCall(id, name string) *toolCallAcc {
+	return &toolCallAcc{id: id, name: name, args: sha256.New()}
+}
+
+// newTap taps an OpenAI chat completions response.
 func newTap(body io.ReadCloser, sse bool, onFinish func(*tap)) *tap {
-	return &tap{body: body, sse: sse, onFinish: onFinish}
+	return newCodecTap(body, sse, &chatCodec{}, onFinish)
+}
+
+func newCodecTap(body io.ReadCloser, sse bool, c sseCodec, onFinish func(*tap)) *tap {
+	return &tap{body: body, sse: sse, codec: c, onFinish: onFinish}
 }
 
 func (t *tap) Read(p []byte) (int, error) {
-	if t.trailer != nil {
-		n := copy(p, t.trailer)
-		t.trailer = t.trailer[n:]
-		if len(t.trailer) == 0 {
-			t.trailer = nil
-		}
-		if n > 0 {
+	for {
+		if t.off < len(t.out) {
+			n := copy(p, t.out[t.off:])
+			t.off += n
+			if t.off == len(t.out) {
+				t.out, t.off = t.out[:0], 0
+			}
 			return n, nil
 		}
-	}
-	if t.finished {
-		if t.err != nil {
-			return 0, t.err
+		if t.finished {
+			if t.err != nil {
+				return 0, t.err
+			}
+			return 0, io.EOF
 		}
-		return 0, io.EOF
+		if !t.sse {
+			return t.readJSON(p)
+		}
+		if t.rbuf == nil {
+			t.rbuf = make([]byte, readChunk)
+		}
+		n, err := t.body.Read(t.rbuf)
+		if n > 0 {
+			t.observe(t.rbuf[:n])
+		}
+		if err != nil && !t.finished {
+			t.end(err)
+		}
 	}
+}
+
+func (t *tap) readJSON(p []byte) (int, error) {
 	n, err := t.body.Read(p)
-	if n > 0 {
-		t.observe(p[:n])
+	if n > 0 && t.capture.Len()+n <= maxJSONCapture {
+		t.capture.Write(p[:n])
 	}
 	if err == nil {
 		return n, nil
 	}
 	if errors.Is(err, io.EOF) {
-		if t.sse && !t.done {
-			err = errStreamIncomplete
-		} else {
-			err = nil
-		}
+		t.finish(nil)
+		return n, io.EOF
 	}
 	t.finish(err)
-	if err != nil && t.sse {
-		t.trailer = streamErrorEvent()
-		return n, nil
+	return n, err
+}
+
+// end handles the end of the upstream stream: a clean end needs the end
+// marker; anything else is a failure the client must see.
+func (t *tap) end(err error) {
+	if len(t.line) > 0 && !t.skip && t.codec.passthrough() {
+		t.out = append(t.out, t.held...)
+		t.out = append(t.out, t.line...) // an unterminated last line, as it came
 	}
-	if err != nil {
-		return n, err
+	t.held, t.line = nil, nil
+	if errors.Is(err, io.EOF) {
+		err = nil
+		if !t.done {
+			err = errStreamIncomplete
+		}
 	}
-	return n, io.EOF
+	if err != nil && !t.failed {
+		t.out = append(t.out, t.codec.failure("the upstream provider failed mid-stream; the response is incomplete")...)
+	}
+	t.finish(err)
+}
+
+// halt ends the stream at this point on the gateway's own decision: nothing
+// more is read from upstream, the client gets an error event.
+func (t *tap) halt(err error, msg string) {
+	t.halted = true
+	t.held, t.line = nil, nil
+	t.out = append(t.out, t.codec.failure(msg)...)
+	t.finish(err)
 }
 
 func (t *tap) Close() error {
@@ -125,7 +186,7 @@ func (t *tap) finish(err error) {
 	t.finished = true
 	t.err = err
 	if !t.sse && err == nil {
-		t.parseCompletion(t.capture.Bytes())
+		t.usage, t.calls = parseChatCompletion(t.capture.Bytes())
 	}
 	t.capture = bytes.Buffer{}
 	if t.onFinish != nil {
@@ -133,50 +194,52 @@ func (t *tap) finish(err error) {
 	}
 }
 
-func streamErrorEvent() []byte {
-	b, _ := json.Marshal(errorBody{Error: errorDetail{
-		Message: "the upstream provider failed mid-stream; the response is incomplete",
-		Type:    "api_error",
-		Code:    codeUpstream,
-	}})
-	out := make([]byte, 0, len(b)+8)
-	out = append(out, "data: "...)
-	out = append(out, b...)
-	return append(out, '\n', '\n')
-}
-
+// observe splits upstream bytes into lines and hands each complete line to
+// the codec, which appends what the client receives to t.out.
 func (t *tap) observe(b []byte) {
-	if !t.sse {
-		if t.capture.Len()+len(b) <= maxJSONCapture {
-			t.capture.Write(b)
-		}
-		return
-	}
-	for len(b) > 0 {
+	for len(b) > 0 && !t.halted {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			if !t.skip && len(t.line)+len(b) <= maxSSELine {
+			switch {
+			case t.skip:
+				t.out = append(t.out, b...)
+			case len(t.line)+len(b) <= maxSSELine:
 				t.line = append(t.line, b...)
-			} else {
-				t.skip, t.line = true, t.line[:0]
+			default:
+				t.overlong(b)
 			}
 			return
 		}
 		seg := b[:i]
 		b = b[i+1:]
+		if !t.skip && len(t.line)+len(seg) > maxSSELine {
+			t.overlong(seg)
+			if t.halted {
+				return
+			}
+			t.out = append(t.out, '\n')
+			t.skip = false
+			continue
+		}
 		if t.skip {
+			t.out = append(t.out, seg...)
+			t.out = append(t.out, '\n')
 			t.skip = false
 			continue
 		}
 		if len(t.line) > 0 {
-			if len(t.line)+len(seg) > maxSSELine {
-				t.line = t.line[:0]
-				continue
-			}
 			t.line = append(t.line, seg...)
 			seg = t.line
 		}
-		t.sseLine(seg)
+		if err := t.codec.line(t, seg); err != nil {
+			var d *toolDeniedError
+			if errors.As(err, &d) {
+				t.halt(err, d.clientMessage())
+			} else {
+				t.halt(err, "the gateway could not read the provider's stream: "+err.Error())
+			}
+			return
+		}
 		t.line = t.line[:0]
 		if cap(t.line) > 64<<10 {
 			t.line = nil // a rare long line must not pin its buffer for the stream's life
@@ -184,110 +247,77 @@ func (t *tap) observe(b []byte) {
 	}
 }
 
-var (
-	dataPrefix   = []byte("data:")
-	doneMarker   = []byte("[DONE]")
-	keyToolCalls = []byte(`"tool_calls"`)
-	keyUsage     = []byte(`"usage":{`)
-	keyUsageSp   = []byte(`"usage": {`)
-)
-
-// sseLine inspects one SSE line. Only data lines that can hold usage or tool
-// calls are decoded, so plain content deltas cost a few byte scans.
-func (t *tap) sseLine(line []byte) {
-	line = bytes.TrimSuffix(line, []byte{'\r'})
-	if !bytes.HasPrefix(line, dataPrefix) {
+// overlong handles a line past maxSSELine: a plain relay passes it through
+// uninspected; a stream that is translated or whose tool calls are checked
+// fails, since the line could hide a tool call.
+func (t *tap) overlong(more []byte) {
+	if t.authorize != nil || !t.codec.passthrough() {
+		t.halt(errUninspectable, "the provider sent a stream event too large to inspect; the response is incomplete")
 		return
 	}
-	data := bytes.TrimSpace(line[len(dataPrefix):])
-	t.events++
-	if bytes.Equal(data, doneMarker) {
-		t.done = true
-		return
-	}
-	if !bytes.Contains(data, keyToolCalls) && !bytes.Contains(data, keyUsage) && !bytes.Contains(data, keyUsageSp) {
-		return
-	}
-	var c struct {
-		Choices []struct {
-			Delta struct {
-				ToolCalls []struct {
-					Index    int    `json:"index"`
-					ID       string `json:"id"`
-					Function struct {
-						Name      string `json:"name"`
-						Arguments string `json:"arguments"`
-					} `json:"function"`
-				} `json:"tool_calls"`
-			} `json:"delta"`
-		} `json:"choices"`
-		Usage *Usage `json:"usage"`
-	}
-	if json.Unmarshal(data, &c) != nil {
-		return
-	}
-	if c.Usage != nil {
-		t.usage = c.Usage
-	}
-	for _, ch := range c.Choices {
-		for _, d := range ch.Delta.ToolCalls {
-			if d.Index < 0 || d.Index > 1024 {
-				continue
-			}
-			for len(t.calls) <= d.Index {
-				t.calls = append(t.calls, &toolCallAcc{args: sha256.New()})
-			}
-			acc := t.calls[d.Index]
-			if d.ID != "" {
-				acc.id = d.ID
-			}
-			if d.Function.Name != "" {
-				acc.name = d.Function.Name
-			}
-			acc.args.Write([]byte(d.Function.Arguments))
-		}
-	}
+	t.out = append(t.out, t.held...)
+	t.out = append(t.out, t.line...)
+	t.out = append(t.out, more...)
+	t.held, t.line, t.skip = nil, t.line[:0], true
 }
 
-func (t *tap) parseCompletion(b []byte) {
-	if len(b) == 0 {
-		return
+// relay appends a passthrough line, preceded by a held "event:" line.
+func (t *tap) relay(line []byte) {
+	if len(t.held) > 0 {
+		t.out = append(t.out, t.held...)
+		t.held = t.held[:0]
 	}
-	var c struct {
-		Choices []struct {
-			Message struct {
-				ToolCalls []struct {
-					ID       string `json:"id"`
-					Function struct {
-						Name      string `json:"name"`
-						Arguments string `json:"arguments"`
-					} `json:"function"`
-				} `json:"tool_calls"`
-			} `json:"message"`
-		} `json:"choices"`
-		Usage *Usage `json:"usage"`
+	t.out = append(t.out, line...)
+	t.out = append(t.out, '\n')
+}
+
+// check re-authorizes a tool call the model emits, before it is relayed.
+func (t *tap) check(name string) error {
+	if t.authorize == nil {
+		return nil
 	}
-	if json.Unmarshal(b, &c) != nil {
-		return
-	}
-	t.usage = c.Usage
-	for _, ch := range c.Choices {
-		for _, tc := range ch.Message.ToolCalls {
-			h := sha256.New()
-			h.Write([]byte(tc.Function.Arguments))
-			t.calls = append(t.calls, &toolCallAcc{id: tc.ID, name: tc.Function.Name, args: h})
-		}
-	}
+	return t.authorize(name)
 }
 
 // ToolCalls returns the tool calls seen so far.
-func (t *tap) ToolCalls() []ToolCall {
-	if len(t.calls) == 0 {
+func (t *tap) ToolCalls() []ToolCall { return toolCalls(t.calls) }
+
+func toolCalls(accs []*toolCallAcc) []ToolCall {
+	if len(accs) == 0 {
 		return nil
 	}
-	out := make([]ToolCall, 0, len(t.calls))
-	for _, c := range t.calls {
+	out := make([]ToolCall, 0, len(accs))
+	for _, c := range accs {
 		out = append(out, ToolCall{ID: c.id, Name: c.name, ArgumentsDigest: hex.EncodeToString(c.args.Sum(nil))})
 	}
 	return out
+}
+
+// sseData returns the payload of a data line, and whether it is one.
+func sseData(line []byte) ([]byte, bool) {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if !bytes.HasPrefix(line, dataPrefix) {
+		return nil, false
+	}
+	return bytes.TrimSpace(line[len(dataPrefix):]), true
+}
+
+var (
+	dataPrefix  = []byte("data:")
+	eventPrefix = []byte("event:")
+	doneMarker  = []byte("[DONE]")
+)
+
+// sseEvent formats one SSE event; name may be empty.
+func sseEvent(name string, v any) []byte {
+	b, _ := json.Marshal(v)
+	out := make([]byte, 0, len(b)+len(name)+16)
+	if name != "" {
+		out = append(out, "event: "...)
+		out = append(out, name...)
+		out = append(out, '\n')
+	}
+	out = append(out, "data: "...)
+	out = append(out, b...)
+	return append(out, '\n', '\n')
 }

@@ -1,0 +1,210 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// errResponseTooLarge refuses a JSON answer too large to inspect.
+var errResponseTooLarge = fmt.Errorf("response larger than %d bytes cannot be inspected", maxJSONCapture)
+
+// modifyResponse runs when the provider's response headers arrive, before
+// anything is written to the client. Streams are tapped event by event; a
+// JSON answer of a model API is read whole (bounded), translated if need
+// be, and its tool calls re-authorized before the client gets any of it.
+func (g *Gateway) modifyResponse(res *http.Response) error {
+	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.status = res.StatusCode
+	h := res.Header
+	if up := h.Get("X-Request-Id"); up != "" {
+		h.Set("X-Upstream-Request-Id", up)
+	}
+	h.Del("X-Request-Id") // ours is already set on the response
+	h.Del("Set-Cookie")
+	h.Del("Openai-Organization")
+	h.Set("X-Portcullis-Provider", x.route.Provider.Name)
+	a := x.plan.adapter
+	sse := strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+	ctx := res.Request.Context()
+	switch {
+	case res.StatusCode >= 300 && a.translated:
+		return g.replaceBody(ctx, res, x, func(b []byte) ([]byte, error) {
+			status, out := messagesErrorToChat(res.StatusCode, b)
+			res.StatusCode, x.status = status, status
+			res.Status = strconv.Itoa(status) + " " + http.StatusText(status)
+			return out, nil
+		})
+	case !sse && res.StatusCode < 300 && x.req.API != APIEmbeddings:
+		return g.replaceBody(ctx, res, x, func(b []byte) ([]byte, error) { return g.inspectJSON(ctx, x, b) })
+	}
+	t := newCodecTap(res.Body, sse, a.codec(x), func(t *tap) {
+		x.usage = t.usage
+		x.calls = t.ToolCalls()
+		if t.err != nil {
+			x.upErr = t.err
+			if sse {
+				g.cfg.Metrics.streamFailed(x.route.Provider.Name)
+			}
+		}
+		g.complete(ctx, x)
+	})
+	if sse {
+		t.authorize = g.toolCallCheck(ctx, x)
+	}
+	res.Body = t
+	return nil
+}
+
+// replaceBody reads the whole (bounded) body, transforms it and sends the
+// result instead. An error refuses the response before any byte is sent.
+func (g *Gateway) replaceBody(ctx context.Context, res *http.Response, x *exchange, transform func([]byte) ([]byte, error)) error {
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxJSONCapture+1))
+	res.Body.Close()
+	if err != nil {
+		return err
+	}
+	if len(b) > maxJSONCapture {
+		return errResponseTooLarge
+	}
+	out, err := transform(b)
+	if err != nil {
+		return err
+	}
+	res.Body = &doneBody{Reader: bytes.NewReader(out), done: func(err error) {
+		x.upErr = err
+		g.complete(ctx, x)
+	}}
+	res.ContentLength = int64(len(out))
+	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	if x.plan.adapter.translated {
+		res.Header.Set("Content-Type", "application/json")
+	}
+	return nil
+}
+
+// inspectJSON reads usage and tool calls from a complete answer, translating
+// it first when the provider speaks another API, and re-authorizes every
+// tool call in it.
+func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byte, error) {
+	var (
+		usage *Usage
+		calls []*toolCallAcc
+	)
+	if x.plan.adapter.translated {
+		var err error
+		if b, usage, calls, err = messagesToChat(b, x.caller.start.Unix()); err != nil {
+			return nil, err
+		}
+	} else {
+		usage, calls = inspectAnswer(x.req.API, b)
+	}
+	x.usage, x.calls = usage, toolCalls(calls)
+	check := g.toolCallCheck(ctx, x)
+	for _, c := range calls {
+		if err := check(c.name); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// inspectAnswer reads usage and tool calls from a non-streamed answer of api.
+func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc) {
+	switch api {
+	case APIResponses:
+		var r struct {
+			Output []responsesItemOut `json:"output"`
+			Usage  *responsesUsage    `json:"usage"`
+		}
+		if json.Unmarshal(b, &r) != nil {
+			return nil, nil
+		}
+		var calls []*toolCallAcc
+		for _, it := range r.Output {
+			if isCallItem(it.Type) {
+				acc := newToolCall(it.CallID, it.Name)
+				acc.args.Write([]byte(it.Arguments))
+				calls = append(calls, acc)
+			}
+		}
+		return r.Usage.usage(), calls
+	case APIAnthropicMessages:
+		var m messagesResponse
+		if json.Unmarshal(b, &m) != nil {
+			return nil, nil
+		}
+		var calls []*toolCallAcc
+		for _, c := range m.Content {
+			if c.Type == "tool_use" {
+				acc := newToolCall(c.ID, c.Name)
+				acc.args.Write(c.Input)
+				calls = append(calls, acc)
+			}
+		}
+		return m.Usage.usage(), calls
+	}
+	return parseChatCompletion(b)
+}
+
+// doneBody is a buffered answer that reports once when it has been sent
+// whole (nil) or abandoned.
+type doneBody struct {
+	*bytes.Reader
+	done func(error)
+	sent bool
+}
+
+func (d *doneBody) Read(p []byte) (int, error) {
+	n, err := d.Reader.Read(p)
+	if errors.Is(err, io.EOF) && !d.sent {
+		d.sent = true
+		d.done(nil)
+	}
+	return n, err
+}
+
+func (d *doneBody) Close() error {
+	if !d.sent {
+		d.sent = true
+		d.done(errors.New("response closed before it was sent"))
+	}
+	return nil
+}
+
+// upstreamError answers a request whose provider could not be reached, or
+// whose answer was refused, before any byte went to the client.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	x.upErr = err
+	status, code := http.StatusBadGateway, codeUpstream
+	msg := fmt.Sprintf("the provider %q could not be reached", x.route.Provider.Name)
+	var denied *toolDeniedError
+	switch {
+	case errors.As(err, &denied):
+		status, code = http.StatusForbidden, codeToolDenied
+		msg = fmt.Sprintf("the model called the tool %q, which policy does not allow for this caller (%s); the response is withheld",
+			denied.Name, strings.Join(denied.Reasons, "; "))
+	case errors.Is(err, errResponseTooLarge):
+		msg = fmt.Sprintf("the provider %q sent an answer too large for the gateway to inspect", x.route.Provider.Name)
+	case errors.Is(err, context.DeadlineExceeded):
+		status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the provider %q did not answer in time", x.route.Provider.Name)
+	case x.status >= 200 && x.status < 300:
+		msg = fmt.Sprintf("the provider %q sent an answer the gateway could not read", x.route.Provider.Name)
+	}
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		status, msg = 499, "client closed the request"
+	}
+	x.status = status
+	g.complete(r.Context(), x)
+	if status == 499 {
+		return
+	}
+	writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: x.caller.id, Shape: x.shape})
+}
