@@ -116,10 +116,11 @@ func call(client *openai.Client, model string, r *reply) {
 	}
 	if err != nil {
 		var apiErr *openai.Error
+		r.Error = err.Error()
 		if errors.As(err, &apiErr) {
 			r.Status = apiErr.StatusCode
+			r.Error += " " + apiErr.RawJSON()
 		}
-		r.Error = err.Error()
 		return
 	}
 	r.OK = true

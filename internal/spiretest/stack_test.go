@@ -129,9 +129,10 @@ principals:
     base_url: %s
     api_key_env: PORTCULLIS_SPIRETEST_PROVIDER_KEY
     models: [{name: gpt-4o-mini}, {name: gpt-4o}]
+policy: {bundle: %s}
 audit: {dir: %s}
 log: {format: text, level: info}
-`, st.addr, s.WorkloadAddr(), principals.String(), fake.URL(), st.auditDir)
+`, st.addr, s.WorkloadAddr(), principals.String(), fake.URL(), policyDir(t), st.auditDir)
 	cfgPath := filepath.Join(s.Dir, "portcullis.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -269,6 +270,17 @@ func (d *driver) do(t *testing.T, command string) reply {
 		t.Fatalf("%s: reply %q: %v", d.name, d.out.Text(), err)
 	}
 	return r
+}
+
+// policyDir is the suite's policy bundle, testdata/policy, as an absolute
+// path.
+func policyDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("testdata", "policy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func copyFile(t *testing.T, from, to string) {
