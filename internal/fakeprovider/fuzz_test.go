@@ -147,9 +147,8 @@ func FuzzParseScenario(f *testing.F) {
 		if sc.errStatus != 0 && (sc.errStatus < 400 || sc.errStatus > 599) || sc.chunks < 0 || sc.chunks > maxScenarioChunks || sc.slow < 0 || sc.slow > maxScenarioSlow {
 			t.Fatalf("out of bounds: %+v", sc)
 		}
-		if strings.Contains(stripDirectives(text), "[fake:error=") && sc.errStatus == 0 {
-			// A directive left in place must not have been half-read.
-			_ = sc
+		if strings.Contains(stripDirectives(text), "[fake:") && directiveRE.MatchString(stripDirectives(text)) {
+			t.Fatalf("stripDirectives left a directive in %q", text)
 		}
 	})
 }

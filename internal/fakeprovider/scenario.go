@@ -73,9 +73,13 @@ func parseScenario(text string) (scenario, error) {
 	return sc, nil
 }
 
-// stripDirectives removes the directives from text, for echoing it back.
+// stripDirectives removes the directives from text, for echoing it back,
+// including any that removing others brings together ("[fake:[fake:cut]cut]").
 func stripDirectives(text string) string {
-	return strings.TrimSpace(directiveRE.ReplaceAllString(text, ""))
+	for directiveRE.MatchString(text) {
+		text = directiveRE.ReplaceAllString(text, "")
+	}
+	return strings.TrimSpace(text)
 }
 
 // scenarioError turns a directive parse error into a 400.

@@ -44,8 +44,13 @@ func TestParseScenario(t *testing.T) {
 }
 
 func TestStripDirectives(t *testing.T) {
-	if got, want := stripDirectives("  hello [fake:chunks=3] world [fake:tool] "), "hello  world"; got != want {
-		t.Errorf("got %q, want %q", got, want)
+	for in, want := range map[string]string{
+		"  hello [fake:chunks=3] world [fake:tool] ": "hello  world",
+		"a[fake:[fake:cut]cut]b":                     "ab",
+	} {
+		if got := stripDirectives(in); got != want {
+			t.Errorf("stripDirectives(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
