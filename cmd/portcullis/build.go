@@ -117,12 +117,16 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 	if err != nil {
 		return fmt.Errorf("audit.digest_key_file: %w", err)
 	}
-	alog, err := audit.Open(cfg.Audit.Dir, audit.Options{Logger: g.log})
+	alog, err := audit.Open(cfg.Audit.Dir, audit.Options{Logger: g.log,
+		SegmentMaxBytes: cfg.Audit.SegmentMaxBytes, SegmentMaxAge: cfg.Audit.SegmentMaxAge})
 	if err != nil {
 		return fmt.Errorf("audit.dir: %w", err)
 	}
 	g.audit = alog
 	g.closers = append(g.closers, alog.Close)
+	if g.signer, g.verifierKey, err = checkpointSigner(cfg.Audit); err != nil {
+		return err
+	}
 	g.registry = prometheus.NewRegistry()
 	g.svidRotations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "portcullis_svid_rotations_total",
@@ -140,6 +144,7 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 		Resolver:     resolver,
 		Policy:       engine,
 		Audit:        alog,
+		Checkpoints:  alog,
 		Router:       router,
 		Logger:       g.log,
 		DigestKey:    digestKey,

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/identity"
@@ -72,6 +73,9 @@ type gateway struct {
 	cfg      *config.Config
 	closers  []func() error
 	devNotes func(addr string) string
+
+	signer      note.Signer // signs audit checkpoints
+	verifierKey string      // its verifier key, for auditors
 
 	registry      *prometheus.Registry
 	svidRotations prometheus.Counter
@@ -153,6 +157,8 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 		g.log.WithField("listen", ops.Addr().String()).Info("ops listener: /metrics /healthz /readyz")
 		go g.serveOps(ctx, ops, g.registry)
 	}
+	go g.signCheckpoints(ctx, g.signer, g.cfg.Audit.CheckpointInterval)
+	g.log.WithFields(logrus.Fields{"origin": g.signer.Name(), "verifier_key": g.verifierKey}).Info("audit checkpoints are signed; auditors verify them with this key")
 	go g.watchSVID(ctx, 10*time.Second)
 	go g.reloadOnSIGHUP(ctx)
 	if g.cfg.Policy.Watch {
@@ -185,6 +191,7 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 	if _, err := g.audit.Append(context.Background(), &audit.Event{Type: "shutdown"}); err != nil {
 		g.log.WithError(err).Error("shutdown: audit record not written")
 	}
+	g.finalCheckpoint(g.signer)
 	return nil
 }
 

@@ -99,7 +99,8 @@ type Audit struct {
 	// DigestKeyFile holds the key for prompt digests (≥16 bytes); created if missing.
 	DigestKeyFile string `yaml:"digest_key_file"`
 	// SigningKeyFile holds the Ed25519 checkpoint signing key (made with
-	// `portcullis audit key --generate`); empty means no signed checkpoints.
+	// `portcullis audit key --generate`); it must exist when set. Empty: a
+	// key beside Dir, generated on first start.
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// Origin names the log in its checkpoints; it must be the signing key's name.
 	Origin string `yaml:"origin"`
