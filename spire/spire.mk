@@ -14,3 +14,11 @@ spire-up:
 
 spire-down:
 	spire/down.sh
+
+# On CI (CI=true) the SPIRE integration tests must run, never skip: build
+# SPIRE before the Go tests (a no-op when tools/bin is current) and make a
+# missing binary a failure.
+ifeq ($(CI),true)
+gotest: spire-build
+export PORTCULLIS_REQUIRE_SPIRE := 1
+endif

@@ -13,7 +13,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 trust_domain=${SPIRE_TRUST_DOMAIN:-example.org}
-entries=${SPIRE_ENTRIES:-$root/spire/entries.yaml}
+entries=${SPIRE_ENTRIES:-spire/entries.yaml}
+cd "$root"
 
 if [[ -f "$state/dir" && -d "$(cat "$state/dir")" ]]; then
 	run_dir=$(cat "$state/dir")
@@ -73,9 +74,10 @@ token=$("$spire_bin/spire-server" token generate -socketPath "$server_sock" \
 	-spiffeID "spiffe://$trust_domain/host" -ttl 600 | awk '/^Token:/ { print $2 }')
 [[ -n "$token" ]] || die "no join token from spire-server token generate"
 
-say "4. applying $(realpath --relative-to="$root" "$entries")"
-PORTCULLIS_ROOT=$root PORTCULLIS_UID=$(id -u) \
-	"$root/bin/portcullis" spire apply --file "$entries" --socket "$server_sock" --prune
+say "4. applying $entries"
+PORTCULLIS_ROOT=$root PORTCULLIS_UID=$(id -u)
+export PORTCULLIS_ROOT PORTCULLIS_UID
+"$root/bin/portcullis" spire apply --file "$entries" --socket "$server_sock" --prune
 
 say "5. starting spire-agent"
 start agent "$spire_bin/spire-agent" run -config "$run_dir/agent.conf" -joinToken "$token"
@@ -85,6 +87,7 @@ wait_until 60 "$run_dir/agent.pid" spire-agent \
 cat >"$run_dir/env" <<ENV
 export SPIFFE_ENDPOINT_SOCKET=unix://$agent_sock
 export SPIRE_SERVER_SOCKET=$server_sock
+export PORTCULLIS_ROOT=$root PORTCULLIS_UID=$PORTCULLIS_UID
 ENV
 say "SPIRE is up in $run_dir (logs: server.log, agent.log). For your shell:"
 cat "$run_dir/env"
