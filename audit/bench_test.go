@@ -15,9 +15,9 @@ func benchEvent() *Event {
 	return goldenEvents()[1]
 }
 
-func benchLog(b *testing.B, noSync bool) *Log {
+func benchLog(b *testing.B, opts Options) *Log {
 	b.Helper()
-	l, err := Open(b.TempDir(), Options{NoSync: noSync})
+	l, err := Open(b.TempDir(), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,13 +39,15 @@ func BenchmarkAppend(b *testing.B) {
 		name    string
 		writers int // per GOMAXPROCS; 0 = one goroutine
 		noSync  bool
+		linger  time.Duration
 	}{
-		{"writers=1/fsync", 0, false},
-		{"writers=64/fsync", 64, false},
-		{"writers=64/nosync", 64, true},
+		{"writers=1/fsync", 0, false, 0},
+		{"writers=64/fsync", 64, false, 0},
+		{"writers=64/fsync/nolinger", 64, false, -1},
+		{"writers=64/nosync", 64, true, 0},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			l := benchLog(b, bc.noSync)
+			l := benchLog(b, Options{NoSync: bc.noSync, MaxLinger: bc.linger})
 			ev := benchEvent()
 			ctx := context.Background()
 			if bc.writers == 0 {

@@ -26,11 +26,13 @@ type writer struct {
 func (l *Log) run() {
 	defer close(l.done)
 	var batch []*entry
+	last, lastSync := 0, time.Duration(0) // size and fsync time of the previous batch
 	for {
 		l.mu.Lock()
 		for len(l.pending) == 0 && !l.closed {
 			l.cond.Wait()
 		}
+		l.gather(last, lastSync)
 		if len(l.pending) == 0 {
 			l.mu.Unlock()
 			return
@@ -39,10 +41,13 @@ func (l *Log) run() {
 		failed := l.failed
 		l.mu.Unlock()
 
+		last = len(batch)
+		t0 := time.Now()
 		for rest := batch; len(rest) > 0; {
 			n := min(len(rest), l.opts.MaxBatch)
 			if failed == nil {
 				failed = l.commit(rest[:n])
+				lastSync = time.Since(t0)
 			} else {
 				for _, e := range rest[:n] {
 					if e.state.CompareAndSwap(entryQueued, entryClaimed) {
@@ -56,6 +61,34 @@ func (l *Log) run() {
 		clear(batch)
 		batch = batch[:0]
 	}
+}
+
+// gather is group commit's other half. The callers of the previous batch
+// (last records) were woken when its fsync returned and are queueing their
+// next records now; writing as soon as the first of them arrives would
+// split them over two fsyncs, so the writer waits until as many are pending
+// as last time, or for a quarter of the last batch's write+fsync time (at
+// most MaxLinger), whichever comes first. A lone caller never waits: last
+// is 1. Called with l.mu held and at least one entry pending.
+func (l *Log) gather(last int, lastSync time.Duration) {
+	wait := min(lastSync/4, l.opts.MaxLinger)
+	if len(l.pending) >= last || wait <= 0 || l.closed {
+		return
+	}
+	l.want = min(last, l.opts.MaxBatch)
+	l.lingerN++
+	gen := l.lingerN
+	t := time.AfterFunc(wait, func() {
+		l.mu.Lock()
+		l.lingerT = gen
+		l.cond.Signal()
+		l.mu.Unlock()
+	})
+	for len(l.pending) < l.want && l.lingerT != gen && !l.closed {
+		l.cond.Wait()
+	}
+	t.Stop()
+	l.want = 1
 }
 
 // commit writes one batch and returns the log's failure if it failed.
