@@ -71,7 +71,7 @@ type Log struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	pending []*entry
-	want    int // pending entries that wake the writer (see gather)
+	want    int    // pending entries that wake the writer (see gather)
 	lingerN uint64 // gather's timer generation; a stale timer does not end a later wait
 	lingerT uint64 // the generation whose timer fired
 	closed  bool
