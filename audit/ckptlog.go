@@ -128,7 +128,8 @@ func (l *Log) openCheckpoints() error {
 	}
 	if torn >= 0 {
 		l.log.WithField("offset", torn).WithField("cut_bytes", int64(len(b))-torn).Warn("audit: incomplete checkpoint at the end of the checkpoint log cut")
-		if err := f.Truncate(torn); err == nil && !l.opts.NoSync {
+		err := f.Truncate(torn)
+		if err == nil && !l.opts.NoSync {
 			err = f.Sync()
 		}
 		if err != nil {
