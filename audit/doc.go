@@ -26,7 +26,9 @@
 // Concurrent Appends share writes and fsyncs: one writer goroutine drains
 // the queue, gives each record the next seq, the time and the hash of the
 // previous record, writes up to Options.MaxBatch records with one write and
-// one fsync, then wakes their callers. Events are marshalled in the caller's
+// one fsync, then wakes their callers. Before the next write it waits
+// briefly (at most Options.MaxLinger) for those callers' next records, so
+// steady concurrent load shares each fsync instead of alternating halves. Events are marshalled in the caller's
 // goroutine; the writer only adds the three leading fields and hashes.
 //
 // The log fails closed. After a write or fsync error every Append returns an
@@ -55,12 +57,22 @@
 // signed checkpoint commits to the tree; proofs show one record is in it, or
 // that a newer tree extends an older one:
 //
-//	msg, err := log.Checkpoint(signer)           // C2SP tlog-checkpoint as a signed note
+//	signer, vkey, err := audit.LoadKeyFile(path) // or GenerateKeyFile(path, origin)
+//	msg, err := log.SignCheckpoint(signer)       // signed, appended to dir/checkpoints
+//	msg = log.LatestCheckpoint()                 // what GET /v1/audit/checkpoint serves
 //	proof, err := log.ProveSigned(seq, signer)   // record + inclusion proof + checkpoint
 //	c, err := audit.CheckProof(proof, verifier)  // offline, without the log
 //	tp, err := log.ProveConsistency(old.Size, c.Size)
 //	err = audit.CheckConsistency(tp, old, c)
 //	rep, err := audit.VerifyWithCheckpoint(dir, keptMsg, verifier) // catches truncation and forks
+//
+// dir/index maps seq to the record's offset in its segment, so finding a
+// record takes two reads. A Reader serves records, tree hashes and proofs
+// without taking the directory lock, beside a running gateway:
+//
+//	r, err := audit.OpenReader(dir)
+//	line, err := r.Record(seq)
+//	proof, err := r.Prove(seq, checkpoint.Size)
 //
 // # Crashes
 //
@@ -72,8 +84,10 @@
 //
 // # Verifying
 //
-// Verify reads a log directory without writing to it and names the first
-// record that is out of place:
+// Verify reads a log directory without writing to it, checks every record,
+// the chain, the stored tree hashes and the stored checkpoints, and names the
+// first record (or checkpoint) that is out of place; VerifyWith also checks
+// the stored checkpoints' signatures and a checkpoint the auditor kept:
 //
 //	rep, err := audit.Verify(dir)
 //	var bad *audit.VerifyError
