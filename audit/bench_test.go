@@ -155,12 +155,14 @@ func BenchmarkProve(b *testing.B) {
 	defer r.Close()
 	size := r.Size()
 	seq := uint64(0)
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, err := r.Prove(seq, size); err != nil {
 			b.Fatal(err)
 		}
 		seq = (seq + 7919) % size
 	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
