@@ -268,7 +268,9 @@ func NewGrantVerifier(keys *GrantKeyring, audience string, leeway time.Duration,
 // Verify returns the claims of token if its signature is good under one of
 // the keyring's keys, its audience is the verifier's, it is valid at now, and
 // presenter is its subject. Every refusal wraps one of the ErrGrant* errors.
-// The returned Grant is shared: treat it as read-only.
+// When the signature and audience were good but time or binding failed (an
+// expired or stolen grant), the claims come back with the error, for the
+// audit record only. The returned Grant is shared: treat it as read-only.
 func (v *GrantVerifier) Verify(token string, presenter spiffeid.ID, now time.Time) (*Grant, error) {
 	e, ok := v.cache.get(token)
 	if !ok || !v.Keys.has(e.kid) {
@@ -280,14 +282,14 @@ func (v *GrantVerifier) Verify(token string, presenter spiffeid.ID, now time.Tim
 			return nil, fmt.Errorf("%w: %q, this gateway is %q", ErrGrantAudience, g.Audience, v.Audience)
 		}
 		if err := g.checkTime(now, v.Leeway); err != nil {
-			return nil, err
+			return g, err
 		}
 		e = cachedGrant{g: g, kid: kid}
 		v.cache.put(token, e, now)
 	}
 	g := e.g
 	if err := g.CheckUse(presenter, now, v.Leeway); err != nil {
-		return nil, err
+		return g, err
 	}
 	return g, nil
 }

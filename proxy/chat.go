@@ -35,6 +35,8 @@ type exchange struct {
 	calls    []ToolCall
 	upErr    error
 	finished bool
+
+	task *taskContext // grant and user context (grantcheck.go)
 }
 
 type exchangeKey struct{}
@@ -82,6 +84,9 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 			Prompt:      policy.Prompt{Bytes: req.PromptBytes, Messages: req.Messages},
 		},
 	}
+	if !g.checkTask(w, r, x, in) {
+		return
+	}
 	d, perr := g.cfg.Policy.Decide(r.Context(), in)
 	if perr != nil {
 		d.Allow = false
@@ -101,11 +106,16 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 		status, code, msg = http.StatusForbidden, codePolicyDenied, m
 		x.decision.Allow = false
 		x.decision.Reasons = append(x.decision.Reasons, why)
+	} else if m, err := g.reserveBudget(r.Context(), x); m != "" || err != nil {
+		status, code, msg = budgetRefusal(m, err)
+		x.decision.Allow = false
+		x.decision.Reasons = append(x.decision.Reasons, msg)
 	} else if x.plans, err = g.plans(x); err != nil {
 		status, code, msg = http.StatusBadRequest, codeBadRequest, err.Error()
 	}
 
 	ev := g.decisionEvent(x, status)
+	ev.Detail = inputDetail(in)
 	if perr != nil {
 		ev.Error = perr.Error()
 	} else if status == http.StatusBadRequest {

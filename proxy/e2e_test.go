@@ -199,7 +199,11 @@ func TestModelsFilteredByPolicy(t *testing.T) {
 		{identity.DevAgentID, []string{"gpt-4o-mini"}},
 		{identity.DevHumanID, []string{"gpt-4o", "gpt-4o-mini", "o3-mini"}},
 	} {
-		client := env.openai(tc.id)
+		var opts []option.RequestOption
+		if tc.id == identity.DevAgentID { // agents act under a task grant
+			opts = append(opts, option.WithAPIKey(env.agentGrant("gpt-4o-mini", "gpt-4o")))
+		}
+		client := env.openai(tc.id, opts...)
 		page, err := client.Models.List(context.Background())
 		if err != nil {
 			t.Fatalf("%s: list models: %v", tc.id, err)
@@ -245,7 +249,7 @@ func TestAgentMaxTokensObligation(t *testing.T) {
 	env := startGateway(t, envOptions{})
 	p := chatParams("gpt-4o-mini", "hi")
 	p.MaxCompletionTokens = openai.Int(100000)
-	if _, err := env.chat(identity.DevAgentID).New(context.Background(), p); err != nil {
+	if _, err := env.chat(identity.DevAgentID, option.WithAPIKey(env.agentGrant("gpt-4o-mini"))).New(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	reqs := env.fake.Requests()
@@ -271,6 +275,7 @@ func TestModelAliasRewritten(t *testing.T) {
 func TestIdentityHeadersNeverTrustedOrForwarded(t *testing.T) {
 	env := startGateway(t, envOptions{})
 	client := env.openai(identity.DevAgentID,
+		option.WithAPIKey(env.agentGrant("gpt-4o-mini")), // agents act under a task grant
 		option.WithHeader("X-Spiffe-Id", identity.DevHumanID),
 		option.WithHeader("X-Forwarded-Client-Cert", "By=spiffe://dev.portcullis.local/human/alice"),
 		option.WithHeader("X-Portcullis-Principal", "human"),

@@ -105,6 +105,7 @@ func (g *Gateway) complete(ctx context.Context, x *exchange) {
 	}
 	// The client may be gone; the record must still be written.
 	ctx = context.WithoutCancel(ctx)
+	g.settleBudget(ctx, x)
 	if _, err := g.cfg.Audit.Append(ctx, g.completionEvent(x)); err != nil {
 		g.log.WithError(err).WithField("request_id", x.caller.id).Error("audit: completion record not written")
 	}

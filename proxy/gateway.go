@@ -55,6 +55,10 @@ type Config struct {
 	Transport http.RoundTripper
 	// Metrics, when set, receives request, decision and upstream metrics.
 	Metrics *Metrics
+	// Grants, when set, turns on task grants (grants.go).
+	Grants *GrantOptions
+	// RateLimits are per-principal request limits by kind (ratelimit.go).
+	RateLimits map[identity.Kind]RateLimit
 }
 
 // Gateway is the data-plane HTTP handler: every request is authenticated by
@@ -65,6 +69,9 @@ type Gateway struct {
 	mux   *http.ServeMux
 	clock func() time.Time
 	log   logrus.FieldLogger
+
+	grants  *grants      // nil when grants are off
+	limiter *rateLimiter // nil when there are no rate limits
 }
 
 // New checks cfg and builds a Gateway.
@@ -114,6 +121,15 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.mux.HandleFunc("GET /v1/models", g.listModels)
 	g.mux.HandleFunc("GET /v1/audit/checkpoint", g.serveCheckpoint)
+	g.limiter = newRateLimiter(cfg.RateLimits, cfg.Clock)
+	if cfg.Grants != nil {
+		gr, err := newGrants(cfg.Grants)
+		if err != nil {
+			return nil, err
+		}
+		g.grants = gr
+		g.registerGrantRoutes()
+	}
 	return g, nil
 }
 

@@ -41,6 +41,7 @@ type gatewayEnv struct {
 	engine   *policy.Engine
 	addr     string
 	srv      *proxy.Server
+	grants   *grantEnv // task grants (grants_harness_test.go)
 }
 
 type envOptions struct {
@@ -51,6 +52,9 @@ type envOptions struct {
 	// routes, when set, replaces the default routes; it gets the fake
 	// provider's base URL (which speaks both OpenAI and Anthropic).
 	routes func(base *url.URL) []proxy.Route
+
+	grants     grantEnvOptions // grant keys, state dir (grants_harness_test.go)
+	rateLimits map[identity.Kind]proxy.RateLimit
 }
 
 func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
@@ -109,6 +113,8 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 		cfg.Audit = opts.recorder
 	}
 	cfg.Metrics = opts.metrics
+	ge := setupGrants(t, opts.grants, resolver)
+	cfg.Grants, cfg.RateLimits = ge.options, opts.rateLimits
 	gw, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +147,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return &gatewayEnv{t: t, ca: ca, fake: fake, auditDir: auditDir, log: alog, engine: engine, addr: ln.Addr().String(), srv: srv}
+	return &gatewayEnv{t: t, ca: ca, fake: fake, auditDir: auditDir, log: alog, engine: engine, addr: ln.Addr().String(), srv: srv, grants: ge}
 }
 
 type testWriter struct{ t *testing.T }

@@ -27,6 +27,7 @@ type modelObject struct {
 func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	pp := policyPrincipal(c.principal)
+	gc := g.listGrantContext(r, c) // an agent lists what its grant allows
 	list := modelList{Object: "list", Data: []modelObject{}}
 	var allowed []string
 	for _, m := range g.cfg.Router.Models() {
@@ -34,6 +35,9 @@ func (g *Gateway) listModels(w http.ResponseWriter, r *http.Request) {
 		d, err := g.cfg.Policy.Decide(r.Context(), &policy.Input{
 			Action:    "llm.invoke",
 			Principal: pp,
+			Grant:     gc.Grant,
+			Chain:     gc.Chain,
+			User:      gc.User,
 			Request:   &policy.Request{API: string(APIChatCompletions), Model: m, Provider: rt.Provider.Name},
 		})
 		if err != nil || !d.Allow {

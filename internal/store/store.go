@@ -46,6 +46,8 @@ type GrantRecord struct {
 	Task    string    `json:"task"`
 	Subject string    `json:"subject"`
 	Expiry  time.Time `json:"expiry"`
+	// MaxTokens is the grant's token budget (0: none of its own).
+	MaxTokens int64 `json:"max_tokens,omitempty"`
 }
 
 // Budget is a usage counter and its limit (0: count, never refuse).
