@@ -56,25 +56,15 @@ entries:
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	s := spiretest.Start(t, spiretest.Options{})
-	root, err := spiretest.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := &stack{spire: s, bin: filepath.Join(s.Dir, "bin")}
 	if err := os.MkdirAll(st.bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	// The gateway: the real binary, built now.
+	// The gateway: the real binary. The workloads: copies of this test
+	// binary. Each at its own path, so each matches only its own entry.
 	st.gatewayBin = filepath.Join(st.bin, "portcullis")
-	began := time.Now()
-	build := exec.Command("go", "build", "-o", st.gatewayBin, "./cmd/portcullis")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/portcullis: %v\n%s", err, out)
-	}
-	t.Logf("built portcullis in %s", time.Since(began).Round(time.Millisecond))
-	// The workloads: copies of this test binary at their own paths.
+	copyFile(t, portcullisBin(t), st.gatewayBin)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
