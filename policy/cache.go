@@ -93,6 +93,9 @@ func (e *Engine) key(st *state, in *Input) uint64 {
 		k.int(1)
 		k.str(a.ID)
 		k.str(a.Requester)
+		k.str(a.Tenant)
+		k.str(a.Action)
+		k.str(a.User)
 	} else {
 		k.int(0)
 	}

@@ -95,7 +95,7 @@ func fullInput() *Input {
 		Request: &Request{API: "chat.completions", Model: "gpt-4o-mini", Provider: "openai", Stream: true,
 			Tools: []string{"search"}, ToolResults: []string{"search"}, MaxTokens: 7, Prompt: Prompt{Bytes: 11, Messages: 3}},
 		Tool:     &Tool{Name: "search", Server: "docs"},
-		Approval: &Approval{ID: "ap", Requester: "spiffe://td/x"},
+		Approval: &Approval{ID: "ap", Requester: "spiffe://td/x", Tenant: "acme", Action: "llm.invoke", User: "alice"},
 	}
 }
 

@@ -112,10 +112,18 @@ type Tool struct {
 	Server string `json:"server"`
 }
 
-// Approval is the approval being decided, for "approval.decide".
+// Approval is the approval being decided, for "approval.decide". The
+// parked request's chain is the input's Chain; Principal is the approver.
 type Approval struct {
-	ID        string `json:"id"`
+	ID string `json:"id"`
+	// Requester is the SPIFFE ID of the caller whose action is parked.
 	Requester string `json:"requester"`
+	// Tenant is the requester's tenant; Action the parked action
+	// ("llm.invoke", "tool.call", ...); User the subject of the user the
+	// requester acts for ("" when none).
+	Tenant string `json:"tenant"`
+	Action string `json:"action"`
+	User   string `json:"user"`
 }
 
 func nonNil(s []string) []string {

@@ -111,6 +111,9 @@ func (in *Input) value() ast.Value {
 		items = append(items, ast.Item(kApproval, obj(
 			ast.Item(kID, str(a.ID)),
 			ast.Item(kRequester, str(a.Requester)),
+			ast.Item(kTenant, str(a.Tenant)),
+			ast.Item(kAction, str(a.Action)),
+			ast.Item(kUser, str(a.User)),
 		)))
 	}
 	return ast.NewObject(items...)
@@ -131,8 +134,8 @@ func (b *builder) alloc(in *Input) {
 	if r := in.Request; r != nil {
 		lists += len(r.Tools) + len(r.ToolResults)
 	}
-	// 20 strings, 8 objects, 5 arrays and 5 numbers at most, plus list items.
-	b.terms = make([]ast.Term, 38+lists)
+	// 23 strings, 8 objects, 5 arrays and 5 numbers at most, plus list items.
+	b.terms = make([]ast.Term, 41+lists)
 	b.ptrs = make([]*ast.Term, lists)
 }
 

@@ -26,7 +26,7 @@ decision := {
 	])],
 	"obligations": {
 		"max_tokens": kind_max_tokens,
-		"require_approval": false,
+		"require_approval": require_approval,
 		"provider": "",
 	},
 } if {
@@ -46,7 +46,7 @@ decision := {
 	"obligations": {
 		"max_tokens": grant_max_tokens,
 		"tools": sort(input.grant.scopes.tools),
-		"require_approval": false,
+		"require_approval": require_approval,
 		"provider": "",
 	},
 } if {
