@@ -144,9 +144,11 @@ func (t *tap) readJSON(p []byte) (int, error) {
 // end handles the end of the upstream stream: a clean end needs the end
 // marker; anything else is a failure the client must see.
 func (t *tap) end(err error) {
-	if len(t.line) > 0 && !t.skip && t.codec.passthrough() {
-		t.out = append(t.out, t.held...)
-		t.out = append(t.out, t.line...) // an unterminated last line, as it came
+	if t.codec.passthrough() {
+		t.out = append(t.out, t.held...) // an event name whose data never came
+		if !t.skip {
+			t.out = append(t.out, t.line...) // an unterminated last line, as it came
+		}
 	}
 	t.held, t.line = nil, nil
 	if errors.Is(err, io.EOF) {

@@ -70,17 +70,26 @@ func buildFromConfig(ctx context.Context, path string) (*gateway, error) {
 	for _, p := range cfg.Principals {
 		templates = append(templates, identity.Template{Pattern: p.Match, Kind: identity.Kind(p.Kind), Tenant: p.Tenant})
 	}
-	var routes []proxy.Route
+	provs := map[string]*proxy.Provider{}
 	for _, p := range cfg.Providers {
 		u, _ := url.Parse(p.BaseURL)
-		prov := &proxy.Provider{Name: p.Name, Format: p.Format, BaseURL: u, Timeout: p.Timeout}
+		prov := &proxy.Provider{Name: p.Name, Format: p.Format, BaseURL: u, Timeout: p.Timeout, AnthropicVersion: p.AnthropicVersion}
 		key, err := p.APIKey()
 		if err != nil {
 			return nil, err
 		}
 		prov.SetKey(key)
+		provs[p.Name] = prov
+	}
+	var routes []proxy.Route
+	for _, p := range cfg.Providers {
 		for _, m := range p.Models {
-			routes = append(routes, proxy.Route{Model: m.Name, Provider: prov, UpstreamModel: m.Upstream})
+			rt := proxy.Route{Model: m.Name, Provider: provs[p.Name], UpstreamModel: m.Upstream}
+			for _, f := range m.Fallback {
+				name, model, _ := config.SplitFallback(f)
+				rt.Fallback = append(rt.Fallback, proxy.Upstream{Provider: provs[name], Model: model})
+			}
+			routes = append(routes, rt)
 		}
 	}
 	keyFile := cfg.Audit.DigestKeyFile

@@ -85,12 +85,18 @@ type Provider struct {
 	APIKeyFile string        `yaml:"api_key_file"`
 	Timeout    time.Duration `yaml:"timeout"`
 	Models     []Model       `yaml:"models"`
+	// AnthropicVersion is the anthropic-version header for format
+	// anthropic; default 2023-06-01.
+	AnthropicVersion string `yaml:"anthropic_version"`
 }
 
 // Model is a client-facing model name and the provider's name for it.
 type Model struct {
 	Name     string `yaml:"name"`
 	Upstream string `yaml:"upstream"`
+	// Fallback lists "provider/model" targets tried in order when this
+	// provider cannot be reached or answers 429 or 5xx (providers.go).
+	Fallback []string `yaml:"fallback"`
 }
 
 // Audit configures the audit log.
@@ -262,8 +268,8 @@ func (c *Config) Validate() error {
 			return &FieldError{f + ".name", fmt.Sprintf("provider %q is defined twice", p.Name)}
 		}
 		seenProv[p.Name] = true
-		if p.Format != "openai" {
-			return &FieldError{f + ".format", fmt.Sprintf("%q is not supported (supported: openai)", p.Format)}
+		if p.Format != "openai" && p.Format != "anthropic" {
+			return &FieldError{f + ".format", fmt.Sprintf("%q is not supported (supported: openai, anthropic)", p.Format)}
 		}
 		u, err := url.Parse(p.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -298,6 +304,9 @@ func (c *Config) Validate() error {
 			}
 			seenModel[m.Name] = p.Name
 		}
+	}
+	if err := c.validateFallbacks(); err != nil {
+		return err
 	}
 	if c.Audit.Dir == "" {
 		return &FieldError{"audit.dir", "required: the gateway refuses to run without an audit log"}
