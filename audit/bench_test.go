@@ -25,8 +25,9 @@ func benchLog(b *testing.B, opts Options) *Log {
 	return l
 }
 
-func report(b *testing.B, l *Log) {
+func report(b *testing.B, l *Log, cpu0 time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/record")
 	if s := l.syncs.Load(); s > 0 {
 		b.ReportMetric(float64(l.Size())/float64(s), "records/fsync")
 	}
@@ -50,17 +51,19 @@ func BenchmarkAppend(b *testing.B) {
 			l := benchLog(b, Options{NoSync: bc.noSync, MaxLinger: bc.linger})
 			ev := benchEvent()
 			ctx := context.Background()
+			cpu0 := cpuTime()
 			if bc.writers == 0 {
 				for b.Loop() {
 					if _, err := l.Append(ctx, ev); err != nil {
 						b.Fatal(err)
 					}
 				}
-				report(b, l)
+				report(b, l, cpu0)
 				return
 			}
 			b.SetParallelism(max(1, bc.writers/runtimeProcs()))
 			b.ResetTimer()
+			cpu0 = cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := l.Append(ctx, ev); err != nil {
@@ -69,7 +72,7 @@ func BenchmarkAppend(b *testing.B) {
 					}
 				}
 			})
-			report(b, l)
+			report(b, l, cpu0)
 		})
 	}
 }

@@ -194,11 +194,13 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("audit: append: %w", err)
 	}
-	body, err := eventBody(ev)
+	bp := bodyPool.Get().(*[]byte)
+	b, err := appendEventJSON((*bp)[:0], ev)
 	if err != nil {
+		putBody(bp, b)
 		return 0, err
 	}
-	e := &entry{body: body, done: make(chan struct{})}
+	e := &entry{body: b[1:], done: make(chan struct{})}
 	l.mu.Lock()
 	switch {
 	case l.failed != nil:
@@ -213,22 +215,41 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 	}
 	l.mu.Unlock()
 	if err != nil {
+		putBody(bp, b)
 		return 0, err
 	}
+	// The buffer goes back to the pool only once the writer cannot read it
+	// any more: after done, or when the entry was withdrawn before the
+	// writer claimed it. An abandoned entry's buffer is left to the GC.
 	select {
 	case <-e.done:
+		putBody(bp, b)
 		return e.seq, e.err
 	case <-ctx.Done():
 		if e.state.CompareAndSwap(entryQueued, entryCancelled) {
+			putBody(bp, b)
 			return 0, fmt.Errorf("audit: append withdrawn before write: %w", ctx.Err())
 		}
 		select {
 		case <-e.done: // finished while we looked
+			putBody(bp, b)
 			return e.seq, e.err
 		default:
 		}
 		return 0, fmt.Errorf("audit: append abandoned during write, record may be durable: %w", ctx.Err())
 	}
+}
+
+// bodyPool holds the buffers Append encodes events into.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// putBody returns an event buffer to bodyPool unless it grew too large to keep.
+func putBody(bp *[]byte, b []byte) {
+	if cap(b) > 64<<10 {
+		return
+	}
+	*bp = b[:0]
+	bodyPool.Put(bp)
 }
 
 // Size returns the number of records durably written, which is also the

@@ -61,21 +61,33 @@ func appendLine(buf []byte, seq uint64, t time.Time, prev *Hash, body []byte) []
 	return append(buf, body...)
 }
 
-// eventBody marshals ev and returns its JSON without the leading '{'.
+// eventBody encodes ev and returns its JSON without the leading '{'.
 func eventBody(ev *Event) ([]byte, error) {
-	b, err := json.Marshal(ev)
+	b, err := appendEventJSON(nil, ev)
 	if err != nil {
-		return nil, fmt.Errorf("audit: marshal event: %w", err)
-	}
-	// encoding/json escapes control characters and compacts RawMessage and
-	// Marshaler output, so a newline here would be a bug in this package.
-	if bytes.IndexByte(b, '\n') >= 0 {
-		return nil, errors.New("audit: marshal event: newline in JSON")
-	}
-	if len(b)+maxHeaderBytes > MaxLineBytes {
-		return nil, fmt.Errorf("audit: event is %d bytes, limit is %d: %w", len(b), MaxLineBytes-maxHeaderBytes, ErrTooLarge)
+		return nil, err
 	}
 	return b[1:], nil
+}
+
+// appendEventJSON appends ev's JSON object (as json.Marshal would write it)
+// to buf and checks that it fits in a line.
+func appendEventJSON(buf []byte, ev *Event) ([]byte, error) {
+	start := len(buf)
+	b, err := appendEvent(buf, ev)
+	if err != nil {
+		return b[:start], fmt.Errorf("audit: marshal event: %w", err)
+	}
+	obj := b[start:]
+	// encoding/json escapes control characters and compacts RawMessage and
+	// Marshaler output, so a newline here would be a bug in this package.
+	if bytes.IndexByte(obj, '\n') >= 0 {
+		return b[:start], errNewlineInJSON
+	}
+	if len(obj)+maxHeaderBytes > MaxLineBytes {
+		return b[:start], fmt.Errorf("audit: event is %d bytes, limit is %d: %w", len(obj), MaxLineBytes-maxHeaderBytes, ErrTooLarge)
+	}
+	return b, nil
 }
 
 // header is the fixed prefix of a line, parsed.
