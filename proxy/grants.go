@@ -158,6 +158,13 @@ func (g *Gateway) mintGrant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if done, err := g.grants.Store.IsRevoked(r.Context(), "", taskKey(req.Tenant, req.Task)); err != nil {
+		g.storeUnavailable(w, r, a, err)
+		return
+	} else if done {
+		g.refuseAction(w, r, a, http.StatusConflict, codeGrantRevoked, "task "+req.Task+" is completed; its grants are revoked for good, start a new task")
+		return
+	}
 	if user == nil && c.principal.Kind == identity.KindHuman {
 		// A human minting for their own task is the user.
 		user = &identity.UserInfo{Subject: c.principal.ID.String(), Issuer: c.principal.ID.TrustDomain().IDString(), Kind: string(identity.KindHuman)}

@@ -380,6 +380,10 @@ func TestRevocationSurvivesRestart(t *testing.T) {
 	env2 := startGateway(t, opts)
 	wantAPIError(t, env2.chatWith(identity.DevAgentID, g, "gpt-4o-mini"), 401, "grant_revoked", "revoked")
 	wantAPIError(t, env2.chatWith(identity.DevAgentID, done, "gpt-4o-mini"), 401, "grant_revoked", "task t-done")
+	// A completed task takes no new grants either.
+	if status, m := env2.call(identity.DevAppID, "POST", "/v1/grants", "", "", mintBody("t-done", "support", []string{"gpt-4o-mini"}, nil, 100)); status != http.StatusConflict {
+		t.Errorf("mint for a completed task: %d %v, want 409", status, m)
+	}
 }
 
 func TestRevokeDescendantsAndCompleteTask(t *testing.T) {

@@ -148,6 +148,10 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	grants, err := g.grantOptions(ctx, resolver)
+	if err != nil {
+		return err
+	}
 	g.handler, err = proxy.New(proxy.Config{
 		Metrics:      metrics,
 		Resolver:     resolver,
@@ -158,6 +162,8 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 		Logger:       g.log,
 		DigestKey:    digestKey,
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
+		Grants:       grants,
+		RateLimits:   rateLimits(cfg.RateLimits),
 	})
 	return err
 }

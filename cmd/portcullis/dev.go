@@ -58,6 +58,9 @@ func buildDev(ctx context.Context, f serveFlags) (*gateway, error) {
 	if err := ca.WriteDevFiles(devDir, devSVIDTTL); err != nil {
 		return nil, fmt.Errorf("dev SVIDs: %w", err)
 	}
+	if err := g.devGrants(f.dataDir, devDir, td); err != nil {
+		return nil, err
+	}
 	g.source, err = ca.GatewaySource(devSVIDTTL)
 	if err != nil {
 		return nil, fmt.Errorf("dev gateway SVID: %w", err)

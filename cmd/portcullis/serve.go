@@ -80,6 +80,8 @@ type gateway struct {
 	registry      *prometheus.Registry
 	svidRotations prometheus.Counter
 	extraReady    []readyCheck // readiness conditions of optional parts (e.g. the state store)
+
+	devJWT *identity.DevJWTIssuer // dev mode: issues the demo human's user token (grants.go)
 }
 
 func (g *gateway) close() {

@@ -27,6 +27,10 @@ type Config struct {
 	Limits       Limits      `yaml:"limits"`
 	Log          Log         `yaml:"log"`
 	Ops          Ops         `yaml:"ops"`
+	// Grants, UserContext and RateLimits are described in grants.go.
+	Grants      Grants               `yaml:"grants"`
+	UserContext UserContext          `yaml:"user_context"`
+	RateLimits  map[string]RateLimit `yaml:"rate_limits"`
 }
 
 // Ops is the operations listener: plain HTTP, for /metrics, /healthz and
@@ -206,6 +210,7 @@ func (c *Config) setDefaults() {
 			c.Providers[i].Format = "openai"
 		}
 	}
+	c.setGrantDefaults()
 }
 
 // Validate checks every field and returns the first problem found.
@@ -334,7 +339,7 @@ func (c *Config) Validate() error {
 	default:
 		return &FieldError{"log.level", fmt.Sprintf("%q must be one of debug, info, warn, error", c.Log.Level)}
 	}
-	return nil
+	return c.validateGrants()
 }
 
 func (s *SVID) validate() error {
