@@ -15,6 +15,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
 
@@ -35,15 +36,18 @@ type reply struct {
 	OwnSerial string `json:"own_serial,omitempty"`
 	GatewayID string `json:"gateway_id,omitempty"`
 	GwSerial  string `json:"gateway_serial,omitempty"`
+	Token     string `json:"token,omitempty"`
 }
 
 // runDriver is a workload that calls the gateway with the official OpenAI Go
 // SDK over mTLS, its SVID and bundle coming from the Workload API at
 // $SPIFFE_ENDPOINT_SOCKET. It reads commands from stdin:
 //
-//	call MODEL   one chat completion, on a new connection (a new handshake)
-//	id           report its current SVID
-//	quit         exit
+//	call MODEL [USER_TOKEN]  one chat completion on a new connection (a new
+//	                         handshake), with the token as Portcullis-User-Token
+//	jwt AUDIENCE             fetch a JWT-SVID for AUDIENCE
+//	id                       report its current SVID
+//	quit                     exit
 //
 // and answers each with one JSON reply line on stdout.
 func runDriver() int {
@@ -84,8 +88,21 @@ func runDriver() int {
 			return 0
 		case len(fields) == 1 && fields[0] == "id":
 			r.OK = r.OwnID != ""
-		case len(fields) == 2 && fields[0] == "call":
-			call(&client, fields[1], &r)
+		case len(fields) >= 2 && len(fields) <= 3 && fields[0] == "call":
+			var opts []option.RequestOption
+			if len(fields) == 3 {
+				opts = append(opts, option.WithHeader("Portcullis-User-Token", fields[2]))
+			}
+			call(&client, fields[1], &r, opts...)
+		case len(fields) == 2 && fields[0] == "jwt":
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			svid, err := workloadapi.FetchJWTSVID(ctx, jwtsvid.Params{Audience: fields[1]})
+			cancel()
+			if err != nil {
+				r.Error = err.Error()
+			} else {
+				r.OK, r.Token = true, svid.Marshal()
+			}
 		default:
 			r.Error = fmt.Sprintf("unknown command %q", in.Text())
 		}
@@ -96,14 +113,14 @@ func runDriver() int {
 	return 0
 }
 
-func call(client *openai.Client, model string, r *reply) {
+func call(client *openai.Client, model string, r *reply, opts ...option.RequestOption) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var resp *http.Response
 	got, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
 		Model:    model,
 		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello from a SPIRE workload")},
-	}, option.WithResponseInto(&resp))
+	}, append(opts, option.WithResponseInto(&resp))...)
 	if resp != nil {
 		r.Status = resp.StatusCode
 		if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {

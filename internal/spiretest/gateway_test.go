@@ -14,6 +14,7 @@ const (
 	gatewayID = "spiffe://example.org/portcullis"
 	appID     = "spiffe://example.org/tenant/acme/app/demo-app"
 	agentID   = "spiffe://example.org/tenant/acme/agent/demo-agent"
+	humanID   = "spiffe://example.org/tenant/acme/human/alice"
 )
 
 // TestGatewayWithSPIRE runs the gateway on its Workload API SVID with two
@@ -57,6 +58,36 @@ func TestGatewayWithSPIRE(t *testing.T) {
 			}
 			if c.wantStatus == 200 && !strings.Contains(r.Content, "fake "+c.model) {
 				t.Errorf("%s calling %s: content %q is not from the fake provider", c.d.name, c.model, r.Content)
+			}
+		}
+	})
+
+	t.Run("JWT-SVID as user context", func(t *testing.T) {
+		human := st.startDriver(t, "example-human")
+		tok := human.do(t, "jwt portcullis")
+		if !tok.OK || tok.OwnID != humanID {
+			t.Fatalf("human JWT-SVID: got ok=%v as %q (%s), want a token for %s", tok.OK, tok.OwnID, tok.Error, humanID)
+		}
+		other := human.do(t, "jwt someone-else")
+		if !other.OK {
+			t.Fatalf("JWT-SVID for another audience: %s", other.Error)
+		}
+		cases := []struct {
+			name       string
+			token      string
+			wantStatus int
+			wantErr    string
+		}{
+			{"no user token", "", 403, "denied by policy"},
+			{"valid JWT-SVID of a human", tok.Token, 200, ""},
+			{"tampered", tamper(tok.Token), 401, "user token was refused"},
+			{"unsigned", unsigned(tok.Token), 401, "user token was refused"},
+			{"wrong audience", other.Token, 401, "user token was refused"},
+		}
+		for _, c := range cases {
+			r := app.do(t, strings.TrimSpace("call o3-mini "+c.token))
+			if r.Status != c.wantStatus || !strings.Contains(r.Error, c.wantErr) {
+				t.Errorf("%s: got %d %q, want %d containing %q", c.name, r.Status, r.Error, c.wantStatus, c.wantErr)
 			}
 		}
 	})
@@ -196,4 +227,23 @@ func auditRecords(t *testing.T, dir string) []auditRecord {
 		out = append(out, rec)
 	}
 	return out
+}
+
+// tamper changes the JWT's payload (so its claims) and keeps the signature.
+func tamper(tok string) string {
+	parts := strings.Split(tok, ".")
+	p := []byte(parts[1])
+	if p[5] == 'A' {
+		p[5] = 'B'
+	} else {
+		p[5] = 'A'
+	}
+	parts[1] = string(p)
+	return strings.Join(parts, ".")
+}
+
+// unsigned drops the JWT's signature.
+func unsigned(tok string) string {
+	parts := strings.Split(tok, ".")
+	return parts[0] + "." + parts[1] + "."
 }

@@ -51,6 +51,10 @@ entries:
   - spiffe_id: spiffe://example.org/tenant/acme/agent/demo-agent
     selectors: ["unix:uid:${UID}", "unix:path:${BIN}/example-agent"]
     portcullis: {kind: agent, tenant: acme}
+  - spiffe_id: spiffe://example.org/tenant/acme/human/alice
+    selectors: ["unix:uid:${UID}", "unix:path:${BIN}/example-human"]
+    jwt_svid_ttl: 2m
+    portcullis: {kind: human, tenant: acme}
 `
 
 func startStack(t *testing.T) *stack {
@@ -69,7 +73,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"example-app", "example-agent"} {
+	for _, name := range []string{"example-app", "example-agent", "example-human"} {
 		copyFile(t, self, filepath.Join(st.bin, name))
 	}
 
@@ -118,7 +122,8 @@ principals:
   - name: fake
     base_url: %s
     api_key_env: PORTCULLIS_SPIRETEST_PROVIDER_KEY
-    models: [{name: gpt-4o-mini}, {name: gpt-4o}]
+    models: [{name: gpt-4o-mini}, {name: gpt-4o}, {name: o3-mini}]
+user_context: {workload_api: true, audience: portcullis}
 policy: {bundle: %s}
 audit: {dir: %s}
 log: {format: text, level: info}

@@ -1,8 +1,8 @@
 # The integration suite's policy: it allows exactly the workloads registered
 # in SPIRE for the test, by the principal the gateway resolved from their
-# SVIDs (SPIFFE ID, trust domain, kind, tenant and name all checked), so a
-# wrong resolution shows as a deny. The default bundle's grant rules are
-# tested elsewhere.
+# SVIDs (SPIFFE ID, trust domain, kind, tenant and name all checked), and
+# the user the gateway verified from a JWT-SVID, so a wrong resolution shows
+# as a deny. The default bundle's grant rules are tested elsewhere.
 package portcullis
 
 default decision := {
@@ -35,4 +35,14 @@ allowed if {
 	input.principal.tenant == "acme"
 	input.principal.name == "demo-agent"
 	input.request.model == "gpt-4o-mini"
+}
+
+# o3-mini: only for the app acting for a human whose JWT-SVID the gateway
+# verified (Portcullis-User-Token).
+allowed if {
+	input.action == "llm.invoke"
+	input.principal.spiffe_id == "spiffe://example.org/tenant/acme/app/demo-app"
+	input.request.model == "o3-mini"
+	input.user.subject == "spiffe://example.org/tenant/acme/human/alice"
+	input.user.kind == "human"
 }
