@@ -30,6 +30,8 @@ func report(b *testing.B, l *Log, cpu0 time.Duration) {
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/record")
 	if s := l.syncs.Load(); s > 0 {
 		b.ReportMetric(float64(l.Size())/float64(s), "records/fsync")
+		b.ReportMetric(float64(l.syncT.Load())/float64(s)/1e6, "ms/fsync")
+		b.ReportMetric(100*float64(l.syncT.Load())/float64(b.Elapsed()), "%fsync")
 	}
 }
 

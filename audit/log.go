@@ -71,14 +71,15 @@ type Log struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	pending []*entry
-	want    int    // pending entries that wake the writer (see gather)
-	lingerN uint64 // gather's timer generation; a stale timer does not end a later wait
+	want    int    // pending entries that wake the writer (see run)
+	lingerN uint64 // run's linger timer generation; a stale timer does not end a later wait
 	lingerT uint64 // the generation whose timer fired
 	closed  bool
 	failed  error // wraps ErrFailed once set
 
 	size  atomic.Uint64 // records durably written (= next seq)
 	syncs atomic.Uint64 // fsyncs of segment files, for benchmarks
+	syncT atomic.Int64  // nanoseconds spent in those fsyncs, for benchmarks
 	done  chan struct{} // closed when the writer goroutine exits
 
 	w    writer   // owned by the writer goroutine after Open
@@ -86,13 +87,37 @@ type Log struct {
 	ckpt *ckptLog // dir/checkpoints
 }
 
-// entry is one Append waiting for the writer.
+// entry is one Append waiting for the writer. Entries are pooled, but only
+// those the writer finished go back: a withdrawn or abandoned entry may
+// still be referenced by the writer's queue.
 type entry struct {
-	body  []byte // event JSON without the leading '{'
+	buf   []byte // the event's JSON object, starting with '{'
+	body  []byte // buf[1:]
 	state atomic.Int32
-	done  chan struct{}
+	done  chan struct{} // buffered: the writer sends once, after seq and err are set
 	seq   uint64
 	err   error
+}
+
+// finish records the outcome of e and wakes its caller. The writer calls it
+// exactly once per claimed entry and does not touch e afterwards.
+func (e *entry) finish(seq uint64, err error) {
+	e.seq, e.err = seq, err
+	e.done <- struct{}{}
+}
+
+var entryPool = sync.Pool{New: func() any {
+	return &entry{buf: make([]byte, 0, 1024), done: make(chan struct{}, 1)}
+}}
+
+// putEntry returns a finished entry to entryPool, dropping a buffer that
+// grew too large to keep.
+func putEntry(e *entry) {
+	if cap(e.buf) > 64<<10 {
+		e.buf = nil
+	}
+	e.buf, e.body, e.err = e.buf[:0], nil, nil
+	entryPool.Put(e)
 }
 
 const (
@@ -194,13 +219,15 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("audit: append: %w", err)
 	}
-	bp := bodyPool.Get().(*[]byte)
-	b, err := appendEventJSON((*bp)[:0], ev)
+	e := entryPool.Get().(*entry)
+	e.state.Store(entryQueued)
+	var err error
+	e.buf, err = appendEventJSON(e.buf[:0], ev)
 	if err != nil {
-		putBody(bp, b)
+		putEntry(e)
 		return 0, err
 	}
-	e := &entry{body: b[1:], done: make(chan struct{})}
+	e.body = e.buf[1:]
 	l.mu.Lock()
 	switch {
 	case l.failed != nil:
@@ -215,41 +242,31 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 	}
 	l.mu.Unlock()
 	if err != nil {
-		putBody(bp, b)
+		putEntry(e)
 		return 0, err
 	}
-	// The buffer goes back to the pool only once the writer cannot read it
-	// any more: after done, or when the entry was withdrawn before the
-	// writer claimed it. An abandoned entry's buffer is left to the GC.
 	select {
 	case <-e.done:
-		putBody(bp, b)
-		return e.seq, e.err
+		return e.result()
 	case <-ctx.Done():
 		if e.state.CompareAndSwap(entryQueued, entryCancelled) {
-			putBody(bp, b)
+			// Not reused: the writer may still hold it in its queue.
 			return 0, fmt.Errorf("audit: append withdrawn before write: %w", ctx.Err())
 		}
 		select {
 		case <-e.done: // finished while we looked
-			putBody(bp, b)
-			return e.seq, e.err
+			return e.result()
 		default:
 		}
 		return 0, fmt.Errorf("audit: append abandoned during write, record may be durable: %w", ctx.Err())
 	}
 }
 
-// bodyPool holds the buffers Append encodes events into.
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// putBody returns an event buffer to bodyPool unless it grew too large to keep.
-func putBody(bp *[]byte, b []byte) {
-	if cap(b) > 64<<10 {
-		return
-	}
-	*bp = b[:0]
-	bodyPool.Put(bp)
+// result returns a finished entry's outcome and recycles it.
+func (e *entry) result() (uint64, error) {
+	seq, err := e.seq, e.err
+	putEntry(e)
+	return seq, err
 }
 
 // Size returns the number of records durably written, which is also the

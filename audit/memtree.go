@@ -18,6 +18,7 @@ type memTree struct {
 	out   []tlog.Hash // reused by add
 	leafH hash.Hash
 	buf   [1]byte
+	sum   tlog.Hash // leafH.Sum's destination: a field, so it does not escape per call
 }
 
 func newMemTree() *memTree { return &memTree{leafH: sha256.New()} }
@@ -26,11 +27,11 @@ func newMemTree() *memTree { return &memTree{leafH: sha256.New()} }
 // StoredHashIndex order starting at tlog.StoredHashCount(n): the leaf hash,
 // then each subtree the leaf completes. The slice is reused by the next add.
 func (m *memTree) add(line []byte) ([]tlog.Hash, error) {
-	var h tlog.Hash
 	m.leafH.Reset()
 	m.leafH.Write(m.buf[:]) // 0x00, the RFC 6962 leaf prefix
 	m.leafH.Write(line)
-	m.leafH.Sum(h[:0])
+	m.leafH.Sum(m.sum[:0])
+	h := m.sum
 	m.out = append(m.out[:0], h)
 	for i := m.n; i&1 == 1; i >>= 1 {
 		left := m.edge[len(m.edge)-1]

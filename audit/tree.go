@@ -23,7 +23,9 @@ const indexEntry = 8
 
 // tree is the writer's view of the Merkle tree: the stored-hash file in
 // sumdb/tlog's layout (hash i at byte offset 32*i, in StoredHashIndex order)
-// and the hashes computed for records not yet written to it.
+// and the hashes computed for records not yet written to it. The hashes of
+// a new record come from mt, which keeps the tree's right edge in memory, so
+// appending never reads the file back.
 //
 // The file is derived data: it is fsync'd when a segment is finished and at
 // Close, and Open recomputes whatever the newest segment holds, so a crash
@@ -33,20 +35,22 @@ const indexEntry = 8
 // for records before n-len(ipend)/8 are in the file, the rest in ipend.
 type tree struct {
 	f      *os.File
-	n      int64       // records hashed (in the file or in pend)
-	stored int64       // hashes in the file
-	pend   []tlog.Hash // hashes with indexes stored, stored+1, ...
+	n      int64  // records hashed (in the file or in pend)
+	stored int64  // hashes in the file
+	pend   []byte // hashes with indexes stored, stored+1, ..., 32 bytes each
+	mt     *memTree
 	idx    *os.File
 	ipend  []byte // index entries not yet written
 }
 
-// ReadHashes implements tlog.HashReader for the writer.
+// ReadHashes implements tlog.HashReader over the file and pend.
 func (t *tree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(idx))
+	npend := int64(len(t.pend) / HashSize)
 	for i, x := range idx {
 		switch {
-		case x >= t.stored && x < t.stored+int64(len(t.pend)):
-			out[i] = t.pend[x-t.stored]
+		case x >= t.stored && x < t.stored+npend:
+			copy(out[i][:], t.pend[(x-t.stored)*HashSize:])
 		case x < t.stored:
 			if _, err := t.f.ReadAt(out[i][:], x*HashSize); err != nil {
 				return nil, fmt.Errorf("audit: read stored hash %d: %w", x, err)
@@ -58,13 +62,35 @@ func (t *tree) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
+// loadEdge sets mt to the tree of the first t.n records from the stored
+// hashes: the roots of its complete subtrees, largest first.
+func (t *tree) loadEdge() error {
+	t.mt = newMemTree()
+	var idx []int64
+	start := int64(0)
+	for level := 63; level >= 0; level-- {
+		if t.n&(1<<level) != 0 {
+			idx = append(idx, tlog.StoredHashIndex(level, start>>level))
+			start += 1 << level
+		}
+	}
+	edge, err := t.ReadHashes(idx)
+	if err != nil {
+		return err
+	}
+	t.mt.n, t.mt.edge = t.n, edge
+	return nil
+}
+
 // add hashes the next record's line, which starts at byte off of its segment.
 func (t *tree) add(line []byte, off int64) error {
-	hs, err := tlog.StoredHashes(t.n, line, t)
+	hs, err := t.mt.add(line)
 	if err != nil {
 		return fmt.Errorf("audit: tree: %w", err)
 	}
-	t.pend = append(t.pend, hs...)
+	for i := range hs {
+		t.pend = append(t.pend, hs[i][:]...)
+	}
 	t.ipend = binary.BigEndian.AppendUint64(t.ipend, uint64(off))
 	t.n++
 	return nil
@@ -75,18 +101,14 @@ func (t *tree) flush() error {
 	if len(t.pend) == 0 {
 		return nil
 	}
-	buf := make([]byte, 0, len(t.pend)*HashSize)
-	for _, h := range t.pend {
-		buf = append(buf, h[:]...)
-	}
-	if _, err := t.f.WriteAt(buf, t.stored*HashSize); err != nil {
+	if _, err := t.f.WriteAt(t.pend, t.stored*HashSize); err != nil {
 		return fmt.Errorf("write %s: %w", hashesFile, err)
 	}
 	first := t.n - int64(len(t.ipend)/indexEntry)
 	if _, err := t.idx.WriteAt(t.ipend, first*indexEntry); err != nil {
 		return fmt.Errorf("write %s: %w", indexFile, err)
 	}
-	t.stored += int64(len(t.pend))
+	t.stored += int64(len(t.pend) / HashSize)
 	t.pend = t.pend[:0]
 	t.ipend = t.ipend[:0]
 	return nil
@@ -173,6 +195,9 @@ func (l *Log) openTree(segs []segment, n uint64) (err error) {
 	if err := idx.Truncate(keep * indexEntry); err != nil {
 		return fmt.Errorf("audit: open index: %w", err)
 	}
+	if err := t.loadEdge(); err != nil {
+		return fmt.Errorf("audit: open tree: %w", err)
+	}
 	for i, s := range segs {
 		if i+1 < len(segs) && segs[i+1].first <= uint64(t.n) {
 			continue // wholly kept
@@ -217,7 +242,7 @@ func (l *Log) hashSegment(t *tree, s segment) error {
 			if err := t.add(line, off); err != nil {
 				return err
 			}
-			if len(t.pend) >= 1<<16 {
+			if len(t.pend) >= 1<<21 {
 				if err := t.flush(); err != nil {
 					return fmt.Errorf("audit: open tree: %w", err)
 				}

@@ -7,170 +7,197 @@ import (
 	"time"
 )
 
-// writer is the state owned by the writer goroutine: the open segment and
-// the chain head.
+// writer is the state owned by the writer goroutine: the open segment, the
+// chain head and the group being committed.
 type writer struct {
 	f       segmentFile
 	segName string
 	segSize int64
 	segTime time.Time // time of the current segment's first record
-	seq     uint64    // seq of the next record
-	prev    Hash      // hash of the last record line (zero before the first)
-	buf     []byte
+	seq     uint64    // seq of the next record to stage
+	prev    Hash      // hash of the last staged record line (zero before the first)
+	buf     []byte    // staged lines of group, not yet written
+	group   []*entry  // claimed entries whose lines are staged or written, not yet acknowledged
 	tree    *tree
 }
 
-// run is the writer goroutine: it drains the queue in batches of at most
-// MaxBatch, writes each batch with one write and one fsync, then wakes the
-// batch's waiters.
+// run is the writer goroutine. It commits records in groups: it claims the
+// queued entries, encodes their lines, chains and hashes them into w.buf as
+// they arrive (group commit's gathering overlaps that work), then writes the
+// group with one write and one fsync and wakes its callers. A group holds at
+// most MaxBatch records.
 func (l *Log) run() {
 	defer close(l.done)
-	var batch []*entry
-	last, lastSync := 0, time.Duration(0) // size and fsync time of the previous batch
+	var taken []*entry
+	last, lastSync := 0, time.Duration(0) // records and commit time of the previous round
 	for {
 		l.mu.Lock()
 		for len(l.pending) == 0 && !l.closed {
 			l.cond.Wait()
 		}
-		l.gather(last, lastSync)
 		if len(l.pending) == 0 {
 			l.mu.Unlock()
 			return
 		}
-		batch, l.pending = l.pending, batch[:0]
-		failed := l.failed
-		l.mu.Unlock()
-
-		last = len(batch)
-		t0 := time.Now()
-		for rest := batch; len(rest) > 0; {
-			n := min(len(rest), l.opts.MaxBatch)
-			if failed == nil {
-				failed = l.commit(rest[:n])
-				lastSync = time.Since(t0)
-			} else {
-				for _, e := range rest[:n] {
-					if e.state.CompareAndSwap(entryQueued, entryClaimed) {
-						e.err = failed
-						close(e.done)
-					}
-				}
-			}
-			rest = rest[n:]
+		// Gathering: the callers of the previous round were woken when its
+		// fsync returned and are queueing their next records now; writing
+		// as soon as the first of them arrives would split them over two
+		// fsyncs, so the writer stages records as they come until as many
+		// as last time are in, or for a quarter of the last commit's
+		// write+fsync time (at most MaxLinger), whichever comes first. A
+		// lone caller never waits: last is 1.
+		target := min(last, l.opts.MaxBatch)
+		wait := min(lastSync/4, l.opts.MaxLinger)
+		var timer *time.Timer
+		l.lingerN++
+		gen := l.lingerN
+		if wait > 0 && len(l.pending) < target {
+			timer = time.AfterFunc(wait, func() {
+				l.mu.Lock()
+				l.lingerT = gen
+				l.cond.Signal()
+				l.mu.Unlock()
+			})
 		}
-		clear(batch)
-		batch = batch[:0]
-	}
-}
-
-// gather is group commit's other half. The callers of the previous batch
-// (last records) were woken when its fsync returned and are queueing their
-// next records now; writing as soon as the first of them arrives would
-// split them over two fsyncs, so the writer waits until as many are pending
-// as last time, or for a quarter of the last batch's write+fsync time (at
-// most MaxLinger), whichever comes first. A lone caller never waits: last
-// is 1. Called with l.mu held and at least one entry pending.
-func (l *Log) gather(last int, lastSync time.Duration) {
-	wait := min(lastSync/4, l.opts.MaxLinger)
-	if len(l.pending) >= last || wait <= 0 || l.closed {
-		return
-	}
-	l.want = min(last, l.opts.MaxBatch)
-	l.lingerN++
-	gen := l.lingerN
-	t := time.AfterFunc(wait, func() {
-		l.mu.Lock()
-		l.lingerT = gen
-		l.cond.Signal()
+		n := 0
+		for {
+			taken, l.pending = l.pending, taken[:0]
+			failed := l.failed
+			l.mu.Unlock()
+			n += len(taken)
+			l.stageAll(taken, failed)
+			clear(taken)
+			taken = taken[:0]
+			l.mu.Lock()
+			if timer == nil || n >= target || l.closed || l.failed != nil || l.lingerT == gen {
+				break
+			}
+			// Wake for every few arrivals, so encoding keeps pace with them.
+			l.want = min(8, target-n)
+			for len(l.pending) < l.want && l.lingerT != gen && !l.closed {
+				l.cond.Wait()
+			}
+			l.want = 1
+			if len(l.pending) == 0 {
+				break
+			}
+		}
 		l.mu.Unlock()
-	})
-	for len(l.pending) < l.want && l.lingerT != gen && !l.closed {
-		l.cond.Wait()
+		if timer != nil {
+			timer.Stop()
+		}
+		t0 := time.Now()
+		_ = l.finish()
+		last, lastSync = n, time.Since(t0)
 	}
-	t.Stop()
-	l.want = 1
 }
 
-// commit writes one batch and returns the log's failure if it failed.
-func (l *Log) commit(chunk []*entry) error {
-	w := &l.w
-	w.buf = w.buf[:0]
-	seq, prev := w.seq, w.prev
-	claimed := chunk[:0] // filter in place: the batch belongs to run
-	var err error
-	var unclaimed []*entry // left over when a rotation fails mid-batch
-	for i, e := range chunk {
+// stageAll stages each entry of taken that its caller has not withdrawn,
+// committing the group whenever it reaches MaxBatch. Once the log has
+// failed, it fails the entries instead.
+func (l *Log) stageAll(taken []*entry, failed error) {
+	for _, e := range taken {
 		if !e.state.CompareAndSwap(entryQueued, entryClaimed) {
 			continue // withdrawn by a cancelled caller: no seq is used
 		}
-		start := len(w.buf)
-		now := l.opts.Clock()
-		w.buf = appendLine(w.buf, seq, now, &prev, e.body)
-		tooBig := w.segSize+int64(len(w.buf))+1 > l.opts.SegmentMaxBytes
-		tooOld := l.opts.SegmentMaxAge > 0 && now.Sub(w.segTime) >= l.opts.SegmentMaxAge
-		if (tooBig || tooOld) && w.segSize+int64(start) > 0 {
-			// The line does not fit: finish this segment, then start the
-			// next one with this line. The chain runs across segments.
-			if err = l.flush(w.buf[:start]); err == nil {
-				err = l.syncTree()
-			}
-			if err == nil {
-				err = l.rotate(seq)
-			}
-			if err != nil {
-				unclaimed = chunk[i+1:]
-				claimed = append(claimed, e)
-				break
-			}
-			w.buf = w.buf[:copy(w.buf, w.buf[start:])]
-			start = 0
+		if failed != nil {
+			e.finish(0, failed)
+			continue
 		}
-		if w.segSize+int64(start) == 0 {
-			w.segTime = now
+		l.w.group = append(l.w.group, e)
+		if failed = l.stage(e); failed != nil {
+			continue
 		}
-		prev = HashLine(w.buf[start:])
-		if err = w.tree.add(w.buf[start:], w.segSize+int64(start)); err != nil {
-			err = fmt.Errorf("%w: %w", ErrFailed, err)
-			unclaimed = chunk[i+1:]
-			claimed = append(claimed, e)
-			break
+		if len(l.w.group) >= l.opts.MaxBatch {
+			failed = l.finish()
 		}
-		w.buf = append(w.buf, '\n')
-		e.seq = seq
-		seq++
-		claimed = append(claimed, e)
 	}
-	if err == nil && len(w.buf) > 0 {
-		err = l.flush(w.buf)
+}
+
+// stage appends e's line to the group: seq, time and prev, then its event;
+// hashes it into the chain and the tree. e is already in w.group. When the
+// line would overflow the segment (size or age), the group so far is
+// committed, the segment finished and the next one started with this line.
+func (l *Log) stage(e *entry) error {
+	w := &l.w
+	start := len(w.buf)
+	now := l.opts.Clock()
+	w.buf = appendLine(w.buf, w.seq, now, &w.prev, e.body)
+	tooBig := w.segSize+int64(len(w.buf))+1 > l.opts.SegmentMaxBytes
+	tooOld := l.opts.SegmentMaxAge > 0 && now.Sub(w.segTime) >= l.opts.SegmentMaxAge
+	if (tooBig || tooOld) && w.segSize+int64(start) > 0 {
+		// The line does not fit: finish this segment, then start the next
+		// one with this line. The chain runs across segments.
+		line := w.buf[start:]
+		w.buf, w.group = w.buf[:start], w.group[:len(w.group)-1]
+		if err := l.finish(); err != nil {
+			e.finish(0, err)
+			return err
+		}
+		w.buf, w.group = append(w.buf, line...), append(w.group, e) // line is in w.buf's spare capacity: copy moves it down
+		err := l.syncTree()
+		if err == nil {
+			err = l.rotate(w.seq)
+		}
+		if err != nil {
+			return l.fail(err)
+		}
+		start = 0
 	}
+	if w.segSize+int64(start) == 0 {
+		w.segTime = now
+	}
+	line := w.buf[start:]
+	if err := w.tree.add(line, w.segSize+int64(start)); err != nil {
+		return l.fail(fmt.Errorf("%w: %w", ErrFailed, err))
+	}
+	w.prev = HashLine(line)
+	w.buf = append(w.buf, '\n')
+	e.seq = w.seq
+	w.seq++
+	return nil
+}
+
+// finish commits the group: one write, one fsync, then the stored hashes
+// and index entries, and only then the callers are woken.
+func (l *Log) finish() error {
+	w := &l.w
+	if len(w.group) == 0 && len(w.buf) == 0 {
+		return nil
+	}
+	err := l.flush(w.buf)
 	if err == nil {
 		if terr := w.tree.flush(); terr != nil {
 			err = fmt.Errorf("%w: %w", ErrFailed, terr)
 		}
 	}
 	if err != nil {
-		l.mu.Lock()
-		l.failed = err
-		l.mu.Unlock()
-		l.log.WithError(err).Error("audit: log failed; refusing further records")
-		for _, e := range claimed {
-			e.seq, e.err = 0, err
-			close(e.done)
-		}
-		for _, e := range unclaimed {
-			if e.state.CompareAndSwap(entryQueued, entryClaimed) {
-				e.err = err
-				close(e.done)
-			}
-		}
-		return err
+		return l.fail(err)
 	}
-	w.seq, w.prev = seq, prev
-	l.size.Store(seq)
-	for _, e := range claimed {
-		close(e.done)
+	w.buf = w.buf[:0]
+	l.size.Store(w.seq)
+	for _, e := range w.group {
+		e.finish(e.seq, nil)
 	}
+	clear(w.group)
+	w.group = w.group[:0]
 	return nil
+}
+
+// fail marks the log failed with err and fails every entry of the group.
+func (l *Log) fail(err error) error {
+	w := &l.w
+	l.mu.Lock()
+	l.failed = err
+	l.mu.Unlock()
+	l.log.WithError(err).Error("audit: log failed; refusing further records")
+	for _, e := range w.group {
+		e.finish(0, err)
+	}
+	clear(w.group)
+	w.group = w.group[:0]
+	w.buf = w.buf[:0]
+	return err
 }
 
 // flush writes b to the current segment and fsyncs it. On a write error it
@@ -185,9 +212,11 @@ func (l *Log) flush(b []byte) error {
 		w.segSize += int64(len(b))
 	}
 	if !l.opts.NoSync {
+		t0 := time.Now()
 		if err := w.f.Sync(); err != nil {
 			return fmt.Errorf("%w: fsync %s: %w", ErrFailed, w.segName, err)
 		}
+		l.syncT.Add(int64(time.Since(t0)))
 		l.syncs.Add(1)
 	}
 	return nil
