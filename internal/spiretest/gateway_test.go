@@ -2,12 +2,16 @@ package spiretest_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/internal/spiretest"
 )
 
 const (
@@ -72,6 +76,17 @@ func TestGatewayWithSPIRE(t *testing.T) {
 		if !other.OK {
 			t.Fatalf("JWT-SVID for another audience: %s", other.Error)
 		}
+		// The same person's JWT-SVID from another SPIRE deployment: signed,
+		// but by a trust domain whose bundle the gateway does not have.
+		foreign := spiretest.Start(t, spiretest.Options{TrustDomain: "other.test"})
+		foreign.CreateEntry(t, spiretest.Entry{
+			SPIFFEID:  "spiffe://other.test/tenant/acme/human/alice",
+			Selectors: []string{fmt.Sprintf("unix:uid:%d", os.Getuid()), "unix:path:" + filepath.Join(st.bin, "example-human")},
+		})
+		foreignTok := st.startDriverOn(t, "example-human", foreign.WorkloadAddr()).do(t, "jwt portcullis")
+		if !foreignTok.OK || foreignTok.OwnID != "spiffe://other.test/tenant/acme/human/alice" {
+			t.Fatalf("JWT-SVID from other.test: got ok=%v as %q (%s)", foreignTok.OK, foreignTok.OwnID, foreignTok.Error)
+		}
 		cases := []struct {
 			name       string
 			token      string
@@ -83,6 +98,7 @@ func TestGatewayWithSPIRE(t *testing.T) {
 			{"tampered", tamper(tok.Token), 401, "user token was refused"},
 			{"unsigned", unsigned(tok.Token), 401, "user token was refused"},
 			{"wrong audience", other.Token, 401, "user token was refused"},
+			{"wrong trust domain", foreignTok.Token, 401, "user token was refused"},
 		}
 		for _, c := range cases {
 			r := app.do(t, strings.TrimSpace("call o3-mini "+c.token))

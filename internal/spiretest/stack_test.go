@@ -208,10 +208,17 @@ type driver struct {
 
 func (st *stack) startDriver(t *testing.T, name string) *driver {
 	t.Helper()
+	return st.startDriverOn(t, name, st.spire.WorkloadAddr())
+}
+
+// startDriverOn starts a driver that takes its identity from the Workload
+// API at addr, maybe another SPIRE's.
+func (st *stack) startDriverOn(t *testing.T, name, addr string) *driver {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(st.bin, name))
 	cmd.Env = append(os.Environ(),
 		driverEnv+"=1",
-		"SPIFFE_ENDPOINT_SOCKET="+st.spire.WorkloadAddr(),
+		"SPIFFE_ENDPOINT_SOCKET="+addr,
 		driverGatewayID+"=spiffe://example.org/portcullis",
 		driverBaseURL+"=https://"+st.addr+"/v1/",
 	)
