@@ -36,7 +36,8 @@ type exchange struct {
 	upErr    error
 	finished bool
 
-	task *taskContext // grant and user context (grantcheck.go)
+	task     *taskContext // grant and user context (grantcheck.go)
+	approval *gateResult  // the approval step's outcome, if it ran (approval.go)
 }
 
 type exchangeKey struct{}
@@ -106,6 +107,10 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 		status, code, msg = http.StatusForbidden, codePolicyDenied, m
 		x.decision.Allow = false
 		x.decision.Reasons = append(x.decision.Reasons, why)
+	} else if ap := g.chatApproval(w, r, x, in); ap.refused() {
+		status, code, msg = ap.status, ap.code, ap.msg
+		x.decision.Allow = false
+		x.decision.Reasons = append(x.decision.Reasons, ap.reason)
 	} else if m, err := g.reserveBudget(r.Context(), x); m != "" || err != nil {
 		status, code, msg = budgetRefusal(m, err)
 		x.decision.Allow = false
@@ -116,6 +121,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 
 	ev := g.decisionEvent(x, status)
 	ev.Detail = inputDetail(in)
+	approvalDetail(ev, x.approval)
 	if perr != nil {
 		ev.Error = perr.Error()
 	} else if status == http.StatusBadRequest {
@@ -140,10 +146,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 // client message and an audit reason when an obligation cannot be met.
 func (g *Gateway) applyObligations(x *exchange) (msg, reason string) {
 	ob := x.decision.Obligations
-	if ob.RequireApproval {
-		return "this request requires a human approval, which this gateway cannot collect yet; it is refused",
-			"obligation require_approval not satisfiable"
-	}
+	// require_approval is met after the others, by chatApproval (approval.go).
 	if ob.Provider != "" && ob.Provider != x.route.Provider.Name {
 		return fmt.Sprintf("policy pins provider %q but model %q is served by %q", ob.Provider, x.req.Model, x.route.Provider.Name),
 			"obligation provider not satisfiable"

@@ -59,6 +59,9 @@ type Config struct {
 	Grants *GrantOptions
 	// RateLimits are per-principal request limits by kind (ratelimit.go).
 	RateLimits map[identity.Kind]RateLimit
+	// Approvals, when set, parks actions that need a human approval and
+	// serves /v1/approvals (approval.go); otherwise they are refused.
+	Approvals *ApprovalOptions
 }
 
 // Gateway is the data-plane HTTP handler: every request is authenticated by
@@ -70,8 +73,9 @@ type Gateway struct {
 	clock func() time.Time
 	log   logrus.FieldLogger
 
-	grants  *grants      // nil when grants are off
-	limiter *rateLimiter // nil when there are no rate limits
+	grants    *grants      // nil when grants are off
+	limiter   *rateLimiter // nil when there are no rate limits
+	approvals *approvals   // nil when approvals are off
 }
 
 // New checks cfg and builds a Gateway.
@@ -129,6 +133,14 @@ func New(cfg Config) (*Gateway, error) {
 		}
 		g.grants = gr
 		g.registerGrantRoutes()
+	}
+	if cfg.Approvals != nil {
+		ap, err := newApprovals(cfg.Approvals)
+		if err != nil {
+			return nil, err
+		}
+		g.approvals = ap
+		g.registerApprovalRoutes()
 	}
 	return g, nil
 }

@@ -55,6 +55,9 @@ type envOptions struct {
 
 	grants     grantEnvOptions // grant keys, state dir (grants_harness_test.go)
 	rateLimits map[identity.Kind]proxy.RateLimit
+	// approvalTTL is how long approvals live (0: the default); approvals
+	// share the grant store.
+	approvalTTL time.Duration
 }
 
 func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
@@ -115,6 +118,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	cfg.Metrics = opts.metrics
 	ge := setupGrants(t, opts.grants, resolver)
 	cfg.Grants, cfg.RateLimits = ge.options, opts.rateLimits
+	cfg.Approvals = &proxy.ApprovalOptions{Store: ge.store, TTL: opts.approvalTTL}
 	gw, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -166,11 +166,13 @@ func (a *ApprovalRecord) fail(err error, detail string) error {
 }
 
 // expireIfDue moves a due pending or approved approval to expired and
-// reports the expiry as an error.
+// reports the expiry as an error; the error's State is the state it was
+// found in, so a caller can tell an expiry it caused from an old one.
 func (a *ApprovalRecord) expireIfDue(now time.Time) error {
 	if a.Effective(now) == ApprovalExpired && a.State != ApprovalExpired {
+		err := a.fail(ErrApprovalExpired, "expired at "+a.ExpiresAt.UTC().Format(time.RFC3339))
 		a.State = ApprovalExpired
-		return a.fail(ErrApprovalExpired, "expired at "+a.ExpiresAt.UTC().Format(time.RFC3339))
+		return err
 	}
 	if a.State == ApprovalExpired {
 		return a.fail(ErrApprovalExpired, "expired at "+a.ExpiresAt.UTC().Format(time.RFC3339))
