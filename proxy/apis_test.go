@@ -201,6 +201,10 @@ func TestAnthropicMessagesStreamWithTool(t *testing.T) {
 		t.Fatalf("content = %+v", msg.Content)
 	}
 	recs := env.recordsFor(resp.Header.Get("X-Request-Id"))
+	if len(recs) != 3 || recs[1]["action"] != "tool.call" || get(recs[1], "detail", "tool", "name") != "get_weather" {
+		t.Fatalf("want decision, tool.call decision, completion: %v", recs)
+	}
+	recs = append(recs[:1], recs[2])
 	calls, _ := recs[1]["tool_calls"].([]any)
 	if len(calls) != 1 || get(calls[0].(map[string]any), "name") != "get_weather" {
 		t.Fatalf("completion tool_calls = %v", recs[1]["tool_calls"])

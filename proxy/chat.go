@@ -107,6 +107,10 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 		status, code, msg = http.StatusForbidden, codePolicyDenied, m
 		x.decision.Allow = false
 		x.decision.Reasons = append(x.decision.Reasons, why)
+	} else if m, why := g.checkToolResults(r.Context(), x); m != "" {
+		status, code, msg = http.StatusForbidden, codeToolDenied, m
+		x.decision.Allow = false
+		x.decision.Reasons = append(x.decision.Reasons, why)
 	} else if ap := g.chatApproval(w, r, x, in); ap.refused() {
 		status, code, msg = ap.status, ap.code, ap.msg
 		x.decision.Allow = false

@@ -180,9 +180,13 @@ func TestToolCallsRecorded(t *testing.T) {
 	if len(tools) != 1 || tools[0] != "get_weather" {
 		t.Errorf("decision record tools = %v", tools)
 	}
-	calls, _ := recs[1]["tool_calls"].([]any)
+	// decision, the tool call's own tool.call decision, completion.
+	if len(recs) != 3 || recs[1]["action"] != "tool.call" || get(recs[1], "decision", "allow") != true {
+		t.Fatalf("records = %v", recs)
+	}
+	calls, _ := recs[2]["tool_calls"].([]any)
 	if len(calls) != 1 || get(calls[0].(map[string]any), "name") != "get_weather" {
-		t.Fatalf("completion record tool_calls = %v", recs[1]["tool_calls"])
+		t.Fatalf("completion record tool_calls = %v", recs[2]["tool_calls"])
 	}
 	if d, _ := get(calls[0].(map[string]any), "arguments_digest").(string); len(d) != 64 {
 		t.Errorf("arguments digest = %q", d)

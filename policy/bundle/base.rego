@@ -30,6 +30,7 @@ decision := {
 		"provider": "",
 	},
 } if {
+	input.action == "llm.invoke"
 	allow
 	not input.grant
 }
@@ -50,6 +51,7 @@ decision := {
 		"provider": "",
 	},
 } if {
+	input.action == "llm.invoke"
 	allow
 	input.grant
 }

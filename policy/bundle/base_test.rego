@@ -54,7 +54,7 @@ test_known_action_without_rules_denied if {
 	inp := object.union(llm("human", "acme", "gpt-4o"), {"action": "tool.call"})
 	d := portcullis.decision with input as inp
 	not d.allow
-	d.reasons == ["no rule allows action tool.call"]
+	d.reasons == ["no rule allows action tool.call", "tool.call without a tool name"]
 }
 
 test_admin_action_without_rules_denied if {
