@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,8 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
-
-	"github.com/portcullis-dev/portcullis/audit"
 )
 
 func newAuditCmd() *cobra.Command {
@@ -28,10 +25,10 @@ the record (segment, line, seq) or checkpoint that failed and why.`,
 }
 
 func newAuditVerifyCmd() *cobra.Command {
-	var ckptFile, key string
+	var ckptFiles, keys []string
 	cmd := &cobra.Command{
-		Use:   "verify DIR [--checkpoint FILE] [--key VKEY]",
-		Short: "Verify an audit log: records, hash chain, Merkle tree and stored checkpoints",
+		Use:   "verify DIR... [--checkpoint FILE]... [--key VKEY]...",
+		Short: "Verify audit logs: records, hash chain, Merkle tree and stored checkpoints",
 		Long: `Verify reads every segment of the audit log in DIR and checks that each line is a
 well-formed record, that sequence numbers are consecutive from 0, that each
 record's prev field is the SHA-256 of the previous record's exact bytes, that
@@ -44,51 +41,19 @@ that checkpoint: this catches records cut from the end, rewrites and forks,
 which a hash chain alone cannot. --checkpoint needs --key.
 
 --key is a verifier key (name+hash+base64, as printed by 'portcullis audit key')
-or a file holding one.`,
-		Args: cobra.ExactArgs(1),
+or a file holding one.
+
+Several DIRs (one per gateway replica) are verified in turn and each is
+reported; the command fails if any fails. Each replica signs with its own
+origin and key: repeat --key (and --checkpoint) once per replica, and each is
+matched to the log whose stored checkpoints carry its name as origin.`,
+		Args: verifyArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			var o audit.VerifyOptions
-			if key != "" {
-				v, err := loadVerifier(key)
-				if err != nil {
-					return err
-				}
-				o.Key = v
-			}
-			if ckptFile != "" {
-				if o.Key == nil {
-					return errors.New("audit verify: --checkpoint needs --key")
-				}
-				b, err := readInput(cmd, ckptFile)
-				if err != nil {
-					return fmt.Errorf("audit verify: %w", err)
-				}
-				o.Checkpoint = b
-			}
-			rep, err := audit.VerifyWith(dir, o)
-			if err != nil {
-				return fmt.Errorf("audit log %s is NOT intact: %w", dir, err)
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "audit log %s is intact: %d records in %d segments, head %s, root %s\n",
-				dir, rep.Records, rep.Segments, rep.Head, rep.Root)
-			switch {
-			case rep.Checkpoints == 0:
-				fmt.Fprintln(w, "no stored checkpoints")
-			case rep.Signed:
-				fmt.Fprintf(w, "%d stored checkpoints match the log, signatures verified; latest: size %d\n", rep.Checkpoints, rep.Latest.Size)
-			default:
-				fmt.Fprintf(w, "%d stored checkpoints match the log; signatures NOT checked (pass --key)\n", rep.Checkpoints)
-			}
-			if o.Checkpoint != nil {
-				fmt.Fprintf(w, "the log extends the checkpoint in %s\n", ckptFile)
-			}
-			return nil
+			return verifyLogs(cmd, args, keys, ckptFiles)
 		},
 	}
-	cmd.Flags().StringVar(&ckptFile, "checkpoint", "", "a signed checkpoint kept earlier: the log must extend it")
-	cmd.Flags().StringVar(&key, "key", "", "verifier key (or a file holding it) for checkpoint signatures")
+	cmd.Flags().StringArrayVar(&ckptFiles, "checkpoint", nil, "a signed checkpoint kept earlier: the log of its origin must extend it (repeatable)")
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "verifier key (or a file holding it) for checkpoint signatures (repeatable, one per log)")
 	return cmd
 }
 
