@@ -105,3 +105,27 @@ func TestUserVerifierOIDC(t *testing.T) {
 		}
 	}
 }
+
+func FuzzUserToken(f *testing.F) {
+	td := spiffeid.RequireTrustDomainFromString(DevTrustDomain)
+	iss, err := NewDevJWTIssuer(td, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	res, _ := NewResolver(DevTemplates())
+	v := &UserVerifier{Audience: "portcullis", JWTBundles: jwtbundle.NewSet(iss.Bundle()), Resolver: res}
+	good, _ := iss.Issue(spiffeid.RequireFromString(DevHumanID), "portcullis", time.Hour)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add("e30.e30.")
+	f.Add(b64.EncodeToString([]byte(`{"alg":"none"}`)) + "." + b64.EncodeToString([]byte(`{"sub":"x","iss":"https://i"}`)) + ".")
+	f.Fuzz(func(t *testing.T, tok string) {
+		u, err := v.Verify(tok)
+		if err == nil && (tok != good || u.Subject != DevHumanID) {
+			t.Fatalf("accepted a token the issuer did not sign: %q", tok)
+		}
+		if err != nil && !errors.Is(err, ErrUserToken) {
+			t.Fatalf("error %v does not wrap ErrUserToken", err)
+		}
+	})
+}

@@ -25,11 +25,16 @@ type grantRefusal struct {
 	msg    string
 }
 
-// bearer returns the Authorization bearer value when it has the shape of a
-// compact JWS. Anything else (an SDK's placeholder API key) is no grant.
+// bearer returns the grant a request presents: the Authorization bearer
+// value (the OpenAI SDKs' API key), else X-Api-Key (the Anthropic SDKs'),
+// when it has the shape of a compact JWS. Anything else (an SDK's
+// placeholder API key) is no grant. Neither header is forwarded upstream.
 func bearer(r *http.Request) string {
 	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || strings.Count(v, ".") != 2 {
+		v = r.Header.Get("X-Api-Key")
+	}
+	if strings.Count(v, ".") != 2 {
 		return ""
 	}
 	return strings.TrimSpace(v)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -428,5 +430,45 @@ func TestJWKS(t *testing.T) {
 	}
 	if !slices.ContainsFunc(env.records(), func(r map[string]any) bool { return r["action"] == "grant.jwks" }) {
 		t.Error("JWKS read not audited")
+	}
+}
+
+func TestGrantAsAnthropicAPIKey(t *testing.T) {
+	env := startGateway(t, envOptions{routes: multiRoutes})
+	g := env.signGrant(identity.DevAppID, "t-anthropic", "support", []string{"claude-sonnet-4-5"}, 0)
+	c := anthropic.NewClient(
+		aoption.WithBaseURL("https://"+env.addr),
+		aoption.WithHTTPClient(env.httpClient(env.svid(identity.DevAppID))),
+		aoption.WithAPIKey(g), // sent as X-Api-Key
+		aoption.WithMaxRetries(0),
+	)
+	msg, err := c.Messages.New(context.Background(), anthropic.MessageNewParams{
+		Model: "claude-sonnet-4-5", MaxTokens: 100,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))},
+	})
+	if err != nil {
+		t.Fatalf("app with its grant over the Anthropic API: %v", err)
+	}
+	if len(msg.Content) == 0 {
+		t.Fatal("empty answer")
+	}
+	for _, r := range env.fake.Requests() {
+		if strings.Contains(r.Header.Get("X-Api-Key")+r.Header.Get("Authorization"), g[:20]) {
+			t.Error("the grant reached the provider")
+		}
+	}
+	// The same grant from another SVID is refused in Anthropic's error shape.
+	stolen := anthropic.NewClient(
+		aoption.WithBaseURL("https://"+env.addr),
+		aoption.WithHTTPClient(env.httpClient(env.svid(identity.DevAgentID))),
+		aoption.WithAPIKey(g), aoption.WithMaxRetries(0),
+	)
+	_, err = stolen.Messages.New(context.Background(), anthropic.MessageNewParams{
+		Model: "claude-sonnet-4-5", MaxTokens: 100,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))},
+	})
+	var aerr *anthropic.Error
+	if !errors.As(err, &aerr) || aerr.StatusCode != http.StatusForbidden {
+		t.Fatalf("stolen grant over the Anthropic API: err = %v, want 403", err)
 	}
 }
