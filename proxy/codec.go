@@ -62,7 +62,6 @@ var (
 	keyToolCalls = []byte(`"tool_calls"`)
 	keyUsage     = []byte(`"usage":{`)
 	keyUsageSp   = []byte(`"usage": {`)
-	keyError     = []byte(`"error"`)
 )
 
 func (chatCodec) passthrough() bool { return true }

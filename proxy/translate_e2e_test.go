@@ -181,4 +181,3 @@ func TestUntranslatableRefused(t *testing.T) {
 		t.Errorf("%d untranslatable requests reached the provider", n)
 	}
 }
-
