@@ -21,6 +21,9 @@ type Entry struct {
 	JWTSVIDTTL  time.Duration
 	DNSNames    []string
 	Hint        string
+	// FederatesWith names trust domains (example.org) whose bundles the
+	// workload receives; see Federate.
+	FederatesWith []string
 }
 
 // CreateEntry registers e with spire-server's own CLI (not this
@@ -48,6 +51,9 @@ func (s *SPIRE) CreateEntry(t testing.TB, e Entry) string {
 	}
 	if e.Hint != "" {
 		args = append(args, "-hint", e.Hint)
+	}
+	for _, td := range e.FederatesWith {
+		args = append(args, "-federatesWith", "spiffe://"+td)
 	}
 	out, err := run(s.serverBin(), args...)
 	if err != nil {

@@ -19,6 +19,7 @@ const (
 	appID     = "spiffe://example.org/tenant/acme/app/demo-app"
 	agentID   = "spiffe://example.org/tenant/acme/agent/demo-agent"
 	humanID   = "spiffe://example.org/tenant/acme/human/alice"
+	partnerID = "spiffe://partner.test/tenant/globex/app/partner-app"
 )
 
 // TestGatewayWithSPIRE runs the gateway on its Workload API SVID with two
@@ -63,6 +64,22 @@ func TestGatewayWithSPIRE(t *testing.T) {
 			if c.wantStatus == 200 && !strings.Contains(r.Content, "fake "+c.model) {
 				t.Errorf("%s calling %s: content %q is not from the fake provider", c.d.name, c.model, r.Content)
 			}
+		}
+	})
+
+	t.Run("federated caller", func(t *testing.T) {
+		partner := st.startDriverOn(t, "partner-app", st.partner.WorkloadAddr())
+		if r := partner.do(t, "id"); r.OwnID != partnerID {
+			t.Fatalf("partner SPIFFE ID: got %q, want %q", r.OwnID, partnerID)
+		}
+		// The gateway trusts partner.test through the bundle its agent
+		// federates; the partner verifies the gateway the same way.
+		r := partner.do(t, "call gpt-4o-mini")
+		if !r.OK || r.GatewayID != gatewayID {
+			t.Fatalf("partner call: got %d ok=%v gateway %q (%s)", r.Status, r.OK, r.GatewayID, r.Error)
+		}
+		if r := partner.do(t, "call gpt-4o"); r.Status != 403 {
+			t.Errorf("partner gpt-4o: got %d (%s), want 403 from policy", r.Status, r.Error)
 		}
 	})
 
@@ -173,13 +190,13 @@ func TestGatewayWithSPIRE(t *testing.T) {
 			t.Fatalf("portcullis audit verify: %v\n%s", err, out)
 		}
 		t.Logf("%s", strings.TrimSpace(string(out)))
-		type key struct{ id, kind, tenant, name, model string }
+		type key struct{ id, td, kind, tenant, name, model string }
 		seen := map[key]map[bool]int{}
 		for _, rec := range auditRecords(t, st.auditDir) {
 			if rec.Type != "decision" || rec.Principal == nil {
 				continue
 			}
-			k := key{rec.Principal.SPIFFEID, rec.Principal.Kind, rec.Principal.Tenant, rec.Principal.Name, rec.Request.Model}
+			k := key{rec.Principal.SPIFFEID, rec.Principal.TrustDomain, rec.Principal.Kind, rec.Principal.Tenant, rec.Principal.Name, rec.Request.Model}
 			if seen[k] == nil {
 				seen[k] = map[bool]int{}
 			}
@@ -189,10 +206,12 @@ func TestGatewayWithSPIRE(t *testing.T) {
 			k     key
 			allow bool
 		}{
-			{key{appID, "application", "acme", "demo-app", "gpt-4o-mini"}, true},
-			{key{appID, "application", "acme", "demo-app", "gpt-4o"}, true},
-			{key{agentID, "agent", "acme", "demo-agent", "gpt-4o-mini"}, true},
-			{key{agentID, "agent", "acme", "demo-agent", "gpt-4o"}, false},
+			{key{appID, "example.org", "application", "acme", "demo-app", "gpt-4o-mini"}, true},
+			{key{appID, "example.org", "application", "acme", "demo-app", "gpt-4o"}, true},
+			{key{agentID, "example.org", "agent", "acme", "demo-agent", "gpt-4o-mini"}, true},
+			{key{agentID, "example.org", "agent", "acme", "demo-agent", "gpt-4o"}, false},
+			{key{partnerID, "partner.test", "application", "globex", "partner-app", "gpt-4o-mini"}, true},
+			{key{partnerID, "partner.test", "application", "globex", "partner-app", "gpt-4o"}, false},
 		}
 		for _, c := range checks {
 			if seen[c.k][c.allow] == 0 {
@@ -208,10 +227,11 @@ func TestGatewayWithSPIRE(t *testing.T) {
 type auditRecord struct {
 	Type      string `json:"type"`
 	Principal *struct {
-		SPIFFEID string `json:"spiffe_id"`
-		Kind     string `json:"kind"`
-		Tenant   string `json:"tenant"`
-		Name     string `json:"name"`
+		SPIFFEID    string `json:"spiffe_id"`
+		TrustDomain string `json:"trust_domain"`
+		Kind        string `json:"kind"`
+		Tenant      string `json:"tenant"`
+		Name        string `json:"name"`
 	} `json:"principal"`
 	Request struct {
 		Model string `json:"model"`

@@ -25,6 +25,7 @@ import (
 // of this test binary), each registered by its own path.
 type stack struct {
 	spire      *spiretest.SPIRE
+	partner    *spiretest.SPIRE // partner.test, federated with example.org
 	entries    *spire.File
 	bin        string // folder of the gateway and workload binaries
 	gatewayBin string
@@ -36,7 +37,8 @@ type stack struct {
 }
 
 // The stack's entries: short X.509 TTLs for the gateway and the app, so
-// that they rotate within seconds.
+// that they rotate within seconds. The gateway federates with partner.test,
+// so its agent gives it that trust domain's bundle.
 const stackEntries = `trust_domain: example.org
 parent_id: spiffe://example.org/host
 entries:
@@ -44,6 +46,7 @@ entries:
     selectors: ["unix:uid:${UID}", "unix:path:${BIN}/portcullis"]
     x509_svid_ttl: 20s
     dns_names: [localhost]
+    federates_with: [partner.test]
   - spiffe_id: spiffe://example.org/tenant/acme/app/demo-app
     selectors: ["unix:uid:${UID}", "unix:path:${BIN}/example-app"]
     x509_svid_ttl: 20s
@@ -60,7 +63,9 @@ entries:
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	s := spiretest.Start(t, spiretest.Options{})
-	st := &stack{spire: s, bin: filepath.Join(s.Dir, "bin")}
+	partner := spiretest.Start(t, spiretest.Options{TrustDomain: "partner.test"})
+	spiretest.Federate(t, s, partner)
+	st := &stack{spire: s, partner: partner, bin: filepath.Join(s.Dir, "bin")}
 	if err := os.MkdirAll(st.bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +78,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"example-app", "example-agent", "example-human"} {
+	for _, name := range []string{"example-app", "example-agent", "example-human", "partner-app"} {
 		copyFile(t, self, filepath.Join(st.bin, name))
 	}
 
@@ -100,6 +105,13 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 
+	// A caller in partner.test, trusting example.org through federation.
+	partner.CreateEntry(t, spiretest.Entry{
+		SPIFFEID:      partnerID,
+		Selectors:     []string{fmt.Sprintf("unix:uid:%d", os.Getuid()), "unix:path:" + filepath.Join(st.bin, "partner-app")},
+		FederatesWith: []string{"example.org"},
+	})
+
 	fake, err := fakeprovider.Listen("127.0.0.1:0", fakeprovider.Options{APIKey: "sk-spiretest"})
 	if err != nil {
 		t.Fatal(err)
@@ -111,9 +123,10 @@ func startStack(t *testing.T) *stack {
 	for _, tmpl := range st.entries.Templates() {
 		fmt.Fprintf(&principals, "  - {match: %q, kind: %s, tenant: %s}\n", tmpl.Pattern, tmpl.Kind, tmpl.Tenant)
 	}
+	principals.WriteString("  - {match: \"spiffe://partner.test/tenant/{tenant}/app/{name}\", kind: application}\n")
 	cfg := fmt.Sprintf(`listen: %s
 disable_http3: true
-trust_domains: [example.org]
+trust_domains: [example.org, partner.test]
 svid:
   source: workload_api
   workload_api: {socket: %q, timeout: 30s}

@@ -46,3 +46,14 @@ allowed if {
 	input.user.subject == "spiffe://example.org/tenant/acme/human/alice"
 	input.user.kind == "human"
 }
+
+# A caller of the federated trust domain partner.test: the trust domain is
+# part of the principal.
+allowed if {
+	input.action == "llm.invoke"
+	input.principal.spiffe_id == "spiffe://partner.test/tenant/globex/app/partner-app"
+	input.principal.trust_domain == "partner.test"
+	input.principal.kind == "application"
+	input.principal.tenant == "globex"
+	input.request.model == "gpt-4o-mini"
+}
