@@ -22,6 +22,16 @@
 // saying how to build them, unless PORTCULLIS_REQUIRE_SPIRE=1 (as on CI),
 // which turns the skip into a failure.
 //
+// StopAgent and RestartAgent take the agent away and bring it back (with its
+// own SVID, no new join token); Federate makes two deployments trust each
+// other's trust domain, for entries with FederatesWith.
+//
+// The package's own tests are the SPIRE integration suite: the real
+// portcullis binary serving on its Workload API SVID, workloads (copies of
+// the test binary, each registered by its path) calling it with the OpenAI
+// SDK through rotation, an agent restart, federation and JWT-SVID user
+// context; and `portcullis spire apply` against a real server.
+//
 // Selectors: tests run as root here, and as root a bare unix:uid:0 selector
 // matches every process on the machine, so register a test workload with
 // [SelfSelectors] (uid and the running test binary's path, which changes on
