@@ -112,7 +112,7 @@ func TestResponsesAPI(t *testing.T) {
 	if len(strings.Fields(text.String())) != 12 || final.Usage.TotalTokens == 0 {
 		t.Fatalf("streamed %q, usage %+v", text.String(), final.Usage)
 	}
-	recs = env.recordsFor(requestID(t, resp))
+	recs = env.settled(requestID(t, resp))
 	if get(recs[1], "usage", "total_tokens") != float64(final.Usage.TotalTokens) || recs[1]["error"] != nil {
 		t.Errorf("stream completion record = %v", recs[1])
 	}
@@ -137,7 +137,7 @@ func TestResponsesToolCallRecorded(t *testing.T) {
 		} else if _, err := c.Responses.New(context.Background(), p, option.WithResponseInto(&resp)); err != nil {
 			t.Fatal(err)
 		}
-		recs := env.recordsFor(requestID(t, resp))
+		recs := env.settled(requestID(t, resp))
 		calls, _ := recs[len(recs)-1]["tool_calls"].([]any)
 		if len(calls) != 1 || get(calls[0].(map[string]any), "name") != "lookup" {
 			t.Errorf("stream=%v: completion tool_calls = %v", stream, recs[len(recs)-1]["tool_calls"])
@@ -200,7 +200,7 @@ func TestAnthropicMessagesStreamWithTool(t *testing.T) {
 	if len(msg.Content) != 1 || msg.Content[0].Type != "tool_use" || msg.Content[0].Name != "get_weather" {
 		t.Fatalf("content = %+v", msg.Content)
 	}
-	recs := env.recordsFor(resp.Header.Get("X-Request-Id"))
+	recs := env.settled(resp.Header.Get("X-Request-Id"))
 	if len(recs) != 3 || recs[1]["action"] != "tool.call" || get(recs[1], "detail", "tool", "name") != "get_weather" {
 		t.Fatalf("want decision, tool.call decision, completion: %v", recs)
 	}

@@ -114,7 +114,7 @@ func TestFallback(t *testing.T) {
 				if p := resp.Header.Get("X-Portcullis-Provider"); p != tc.want {
 					t.Errorf("stream=%v: answered by %q, want %q", stream, p, tc.want)
 				}
-				recs := env.recordsFor(requestID(t, resp))
+				recs := env.settled(requestID(t, resp))
 				comp := recs[len(recs)-1]
 				if got := strings.Join(attempts(t, comp), ","); got != tc.first+","+tc.want+":OK" {
 					t.Errorf("stream=%v: attempts %s", stream, got)
@@ -144,7 +144,7 @@ func TestNoFallbackAfterFirstStreamedByte(t *testing.T) {
 	if s.Err() == nil || n == 0 {
 		t.Fatalf("chunks %d err %v; want some chunks then an error", n, s.Err())
 	}
-	recs := env.recordsFor(requestID(t, resp))
+	recs := env.settled(requestID(t, resp))
 	comp := recs[len(recs)-1]
 	if got := attempts(t, comp); len(got) != 1 || comp["error"] == nil {
 		t.Errorf("attempts %v error %v; want one attempt and the failure", got, comp["error"])
@@ -199,5 +199,20 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	recs := env.recordsFor(resp.Header.Get("X-Request-Id"))
 	if len(recs) != 2 || recs[1]["error"] == nil {
 		t.Fatalf("completion record of the abandoned stream = %v", recs)
+	}
+}
+
+// settled returns the records of a request once its completion record is
+// written: a client that stops at a stream's end marker may get there
+// before the gateway has read the upstream's end.
+func (e *gatewayEnv) settled(reqID string) []map[string]any {
+	e.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs := e.recordsFor(reqID)
+		if n := len(recs); n > 0 && recs[n-1]["type"] == "completion" || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

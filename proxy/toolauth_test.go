@@ -30,7 +30,7 @@ func emailTool() []openai.ChatCompletionToolUnionParam {
 // allow, a tool.call deny naming the tool, a completion with the failure.
 func checkDenied(t *testing.T, env *gatewayEnv, reqID string) {
 	t.Helper()
-	recs := env.recordsFor(reqID)
+	recs := env.settled(reqID)
 	if len(recs) != 3 {
 		t.Fatalf("want 3 records, got %v", recs)
 	}

@@ -87,7 +87,7 @@ func TestChatStreamServedByAnthropic(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Errorf("content type %q", ct)
 	}
-	recs := env.recordsFor(requestID(t, resp))
+	recs := env.settled(requestID(t, resp))
 	if get(recs[1], "usage", "total_tokens") != float64(acc.Usage.TotalTokens) || recs[1]["error"] != nil {
 		t.Errorf("completion record = %v", recs[1])
 	}
