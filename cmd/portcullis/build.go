@@ -164,6 +164,7 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		Grants:       grants,
 		RateLimits:   rateLimits(cfg.RateLimits),
+		Approvals:    g.approvalOptions(grants),
 	})
 	return err
 }

@@ -10,6 +10,8 @@
 //	portcullis audit export DIR             records as JSON lines for a SIEM
 //	portcullis audit key                    print (or generate) the checkpoint signing key's verifier
 //	portcullis spire apply --file F         make SPIRE's workload entries match a file
+//	portcullis approvals list               actions parked for a human approval (your own SVID: --cert/--key/--ca)
+//	portcullis approvals approve ID --reason T   approve one (deny ID --reason T refuses it)
 //	portcullis version
 //
 // Each subcommand's --help says more; docs/ has the formats and guarantees.

@@ -30,6 +30,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAuditCmd(), newSpireCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newAuditCmd(), newSpireCmd(), newVersionCmd(), newApprovalsCmd())
 	return root
 }

@@ -31,6 +31,8 @@ type Config struct {
 	Grants      Grants               `yaml:"grants"`
 	UserContext UserContext          `yaml:"user_context"`
 	RateLimits  map[string]RateLimit `yaml:"rate_limits"`
+	// Approvals is described in approvals.go.
+	Approvals Approvals `yaml:"approvals"`
 }
 
 // Ops is the operations listener: plain HTTP, for /metrics, /healthz and
@@ -339,7 +341,10 @@ func (c *Config) Validate() error {
 	default:
 		return &FieldError{"log.level", fmt.Sprintf("%q must be one of debug, info, warn, error", c.Log.Level)}
 	}
-	return c.validateGrants()
+	if err := c.validateGrants(); err != nil {
+		return err
+	}
+	return c.validateApprovals()
 }
 
 func (s *SVID) validate() error {
