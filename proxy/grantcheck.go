@@ -74,7 +74,7 @@ func (g *Gateway) presentedGrant(r *http.Request, c *caller) (*identity.Grant, *
 // verifies the grant and user token, and adds grant, user and chain to in.
 // When it returns false it has already audited and answered.
 func (g *Gateway) checkTask(w http.ResponseWriter, r *http.Request, x *exchange, in *policy.Input) bool {
-	a := &action{c: x.caller, name: in.Action, in: in, shape: x.shape}
+	a := &action{c: x.caller, name: in.Action, in: in, shape: x.shape, req: auditRequest(x)}
 	if !g.allowRate(w, r, a) {
 		return false
 	}

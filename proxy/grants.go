@@ -120,6 +120,7 @@ type action struct {
 	d      policy.Decision
 	detail map[string]any
 	shape  errorShape
+	req    *audit.Request // the model call, when the action is one
 }
 
 // decodeJSON reads a small JSON body strictly.
@@ -353,7 +354,7 @@ func (g *Gateway) auditAction(w http.ResponseWriter, r *http.Request, a *action,
 		ad.Reasons = []string{}
 	}
 	ev := &audit.Event{Type: "decision", RequestID: a.c.id, Action: a.name,
-		Principal: auditPrincipal(a.c.principal), Decision: ad, Status: status, Detail: a.detail}
+		Principal: auditPrincipal(a.c.principal), Request: a.req, Decision: ad, Status: status, Detail: a.detail}
 	if ev.Detail == nil && a.in != nil {
 		ev.Detail = inputDetail(a.in)
 	}

@@ -155,7 +155,7 @@ func TestStolenGrantReplayedFromAnotherSVID(t *testing.T) {
 	err := env.chatWith(identity.DevAgentID, appGrant, "gpt-4o-mini")
 	wantAPIError(t, err, http.StatusForbidden, "grant_not_yours", "bound to "+identity.DevAppID)
 	rec := env.recordsFor(err.Response.Header.Get("X-Request-Id"))
-	if len(rec) != 1 || get(rec[0], "decision", "allow") != false || get(rec[0], "detail", "chain") == nil {
+	if len(rec) != 1 || get(rec[0], "decision", "allow") != false || get(rec[0], "detail", "chain") == nil || get(rec[0], "request", "model") != "gpt-4o-mini" {
 		t.Errorf("replay not audited with the chain: %v", rec)
 	}
 }
