@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,10 @@ func FuzzVerify(f *testing.F) {
 			t.Fatal(err)
 		}
 		rep, err := Verify(dir)
+		wantRep, wantErr := verifySeq(dir, nil)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || rep != wantRep {
+			t.Fatalf("parallel Verify: got %+v, %v\nwant (one-pass reference) %+v, %v", rep, err, wantRep, wantErr)
+		}
 		if err != nil {
 			return
 		}

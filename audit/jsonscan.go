@@ -181,42 +181,58 @@ func (s *jsonScanner) value(depth int) bool {
 	return false
 }
 
+// strPlain[c] is true for the bytes a JSON string holds as they are: not
+// '"', not '\\', not a control character.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // string recognizes a string starting at s.i (which must be '"').
 func (s *jsonScanner) string() bool {
 	if !s.byte('"') {
 		return false
 	}
 	b := s.b
-	for i := s.i; i < len(b); i++ {
+	i := s.i
+	for {
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return false
+		}
 		switch c := b[i]; {
 		case c == '"':
 			s.i = i + 1
 			return true
 		case c < 0x20:
 			return false
-		case c == '\\':
-			i++
-			if i >= len(b) {
+		}
+		// c == '\\'
+		i++
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if i+4 >= len(b) {
 				return false
 			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if i+4 >= len(b) {
+			for _, h := range b[i+1 : i+5] {
+				if !isHex(h) {
 					return false
 				}
-				for _, h := range b[i+1 : i+5] {
-					if !isHex(h) {
-						return false
-					}
-				}
-				i += 4
-			default:
-				return false
 			}
+			i += 4
+		default:
+			return false
 		}
+		i++
 	}
-	return false
 }
 
 func isHex(c byte) bool {

@@ -31,7 +31,12 @@ func (m *memTree) add(line []byte) ([]tlog.Hash, error) {
 	m.leafH.Write(m.buf[:]) // 0x00, the RFC 6962 leaf prefix
 	m.leafH.Write(line)
 	m.leafH.Sum(m.sum[:0])
-	h := m.sum
+	return m.addLeaf(m.sum), nil
+}
+
+// addLeaf is add for a record whose leaf hash, SHA-256(0x00 ‖ line), is
+// already known.
+func (m *memTree) addLeaf(h tlog.Hash) []tlog.Hash {
 	m.out = append(m.out[:0], h)
 	for i := m.n; i&1 == 1; i >>= 1 {
 		left := m.edge[len(m.edge)-1]
@@ -41,7 +46,7 @@ func (m *memTree) add(line []byte) ([]tlog.Hash, error) {
 	}
 	m.edge = append(m.edge, h)
 	m.n++
-	return m.out, nil
+	return m.out
 }
 
 // root returns the tree hash of the records added so far.
