@@ -30,6 +30,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newAuditCmd(), newSpireCmd(), newVersionCmd(), newApprovalsCmd())
+	root.AddCommand(newServeCmd(), newAuditCmd(), newSpireCmd(), newVersionCmd(), newApprovalsCmd(), newGrantCmd())
 	return root
 }
