@@ -111,6 +111,10 @@ Make a chat completion as the demo app:
     -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, Portcullis"}]}'
 
+Run a human -> app -> agent task with grants (docs/grants.md):
+
+  go run ./examples/delegation -addr localhost:%[1]s -dev-dir %[4]s
+
 Then verify the audit log:
 
   go run ./cmd/portcullis audit verify %[5]s
