@@ -3,7 +3,8 @@
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 spire_bin=${PORTCULLIS_SPIRE_BIN:-$root/tools/bin}
-state="$root/spire/.run" # git-ignored; holds the path of the current run dir
+# Holds the path of the current run dir; spire/.run is git-ignored.
+state=${SPIRE_STATE_DIR:-$root/spire/.run}
 
 say() { printf '%s\n' "$*"; }
 die() {

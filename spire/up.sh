@@ -8,6 +8,8 @@
 #   SPIRE_SERVER_PORT   server port on 127.0.0.1 (default: first free from 18081)
 #   SPIRE_ENTRIES       entries file to apply (default: spire/entries.yaml)
 #   PORTCULLIS_SPIRE_BIN  folder with spire-server and spire-agent (default: tools/bin)
+#   PORTCULLIS_CMD      portcullis binary for `spire apply` (default: build bin/portcullis)
+#   SPIRE_STATE_DIR     where the current run is recorded (default: spire/.run)
 set -euo pipefail
 # shellcheck source=spire/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,8 +34,12 @@ fi
 for b in spire-server spire-agent; do
 	[[ -x "$spire_bin/$b" ]] || die "$spire_bin/$b not found (make spire-build)"
 done
-say "building bin/portcullis (used to apply the entries)"
-(cd "$root" && go build -o bin/portcullis ./cmd/portcullis)
+portcullis=${PORTCULLIS_CMD:-}
+if [[ -z "$portcullis" ]]; then
+	say "building bin/portcullis (used to apply the entries)"
+	go build -o bin/portcullis ./cmd/portcullis
+	portcullis=$root/bin/portcullis
+fi
 
 if [[ -n "${SPIRE_SERVER_PORT:-}" ]]; then
 	server_port=$SPIRE_SERVER_PORT
@@ -77,7 +83,7 @@ token=$("$spire_bin/spire-server" token generate -socketPath "$server_sock" \
 say "4. applying $entries"
 PORTCULLIS_ROOT=$root PORTCULLIS_UID=$(id -u)
 export PORTCULLIS_ROOT PORTCULLIS_UID
-"$root/bin/portcullis" spire apply --file "$entries" --socket "$server_sock" --prune
+"$portcullis" spire apply --file "$entries" --socket "$server_sock" --prune
 
 say "5. starting spire-agent"
 start agent "$spire_bin/spire-agent" run -config "$run_dir/agent.conf" -joinToken "$token"

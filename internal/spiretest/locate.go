@@ -74,3 +74,15 @@ func binDir(t testing.TB, root string) string {
 	}
 	return dir
 }
+
+// Binaries returns the folder holding spire-server and spire-agent, for
+// tests that run them (or scripts that do) without Start. It skips or fails
+// the test as Start does when they are absent.
+func Binaries(t testing.TB) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return binDir(t, root)
+}
