@@ -41,7 +41,7 @@ go build -o bin/example-agent "$agent_pkg"
 go build -o bin/fakeprovider ./bench/fakeprovider
 
 title "Starting SPIRE and registering the three workloads (spire/entries.yaml)"
-"$root/spire/up.sh"
+PORTCULLIS_CMD="$root/bin/portcullis" "$root/spire/up.sh"
 run_dir=$(cat "$state/dir")
 # shellcheck source=/dev/null
 source "$run_dir/env"
