@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/portcullis-dev/portcullis/identity"
+	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
 
@@ -470,5 +473,33 @@ func TestGrantAsAnthropicAPIKey(t *testing.T) {
 	var aerr *anthropic.Error
 	if !errors.As(err, &aerr) || aerr.StatusCode != http.StatusForbidden {
 		t.Fatalf("stolen grant over the Anthropic API: err = %v, want 403", err)
+	}
+}
+
+// TestAgentForAliceHeldToAlice: with a bundle where alice may not use
+// gpt-4o-mini, the agent may call it on its own grant, but not on a grant
+// for alice — the effective permission is the intersection.
+func TestAgentForAliceHeldToAlice(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, policy.DefaultBundle()); err != nil {
+		t.Fatal(err)
+	}
+	users := `{"` + identity.DevHumanID + `": {"models": ["o3-mini"], "tools": []}}`
+	if err := os.WriteFile(filepath.Join(dir, "users", "data.json"), []byte(users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := startGateway(t, envOptions{bundleDir: dir})
+	own := env.signGrant(identity.DevAgentID, "t-own", "support", []string{"gpt-4o-mini"}, 0)
+	if err := env.chatWith(identity.DevAgentID, own, "gpt-4o-mini"); err != nil {
+		t.Fatalf("agent on its own grant: %v", err)
+	}
+	forAlice := env.signGrant(identity.DevAgentID, "t-alice", "support", []string{"gpt-4o-mini"}, 0, func(g *identity.Grant) {
+		g.User = &identity.UserInfo{Subject: identity.DevHumanID, Issuer: "spiffe://" + identity.DevTrustDomain, Kind: "human"}
+	})
+	err := env.chatWith(identity.DevAgentID, forAlice, "gpt-4o-mini")
+	wantAPIError(t, err, 403, "policy_denied", "user "+identity.DevHumanID+" may not use model gpt-4o-mini")
+	rec := env.recordsFor(err.Response.Header.Get("X-Request-Id"))
+	if len(rec) != 1 || get(rec[0], "detail", "user", "subject") != identity.DevHumanID || get(rec[0], "detail", "chain") == nil {
+		t.Errorf("decision record lacks the user or chain: %v", rec)
 	}
 }
