@@ -38,4 +38,19 @@
 //
 // Errors reach clients in the API's own error shape with a request id;
 // details that could leak (paths, keys) stay in the log.
+//
+// # Task grants
+//
+// With Config.Grants set (a keyring, a state store, an audience), the gateway
+// serves POST /v1/grants, POST /v1/grants/{id}/delegate, DELETE
+// /v1/grants/{id}, POST /v1/tasks/{task}/complete and GET
+// /.well-known/jwks.json (grants.go, grants_delegate.go). On model calls,
+// between steps 4 and the decision, a grant presented as the API key
+// (Authorization: Bearer, or X-Api-Key) is verified, bound to the caller's
+// SPIFFE ID and checked against revocations on every use, outside the
+// decision cache, and adds grant, chain and user to the policy input
+// (grantcheck.go); after the obligations the call's tokens are reserved
+// against the grant's budget and settled from the reported usage (budget.go).
+// Config.RateLimits adds a token bucket per principal by kind (ratelimit.go).
+// docs/grants.md is the user's view.
 package proxy
