@@ -28,8 +28,11 @@
 // previous record, writes up to Options.MaxBatch records with one write and
 // one fsync, then wakes their callers. Before the next write it waits
 // briefly (at most Options.MaxLinger) for those callers' next records, so
-// steady concurrent load shares each fsync instead of alternating halves. Events are marshalled in the caller's
-// goroutine; the writer only adds the three leading fields and hashes.
+// steady concurrent load shares each fsync instead of alternating halves.
+// Events are encoded in the caller's goroutine, into pooled buffers, by a
+// hand-written encoder that writes exactly the bytes encoding/json would
+// (FuzzAppendEvent holds the two together); the writer only adds the three
+// leading fields and hashes. An Append allocates nothing in steady state.
 //
 // The log fails closed. After a write or fsync error every Append returns an
 // error wrapping ErrFailed until the process reopens the log; after Close,
@@ -95,6 +98,10 @@
 //		// bad.Segment, bad.Line, bad.Seq, bad.Reason
 //	}
 //	fmt.Println(rep.Records, rep.Head)
+//
+// Verify reads segments in large chunks and parses and hashes lines on every
+// core; the chain, the tree and the checkpoints are then checked in order,
+// so the error names the same first bad record a one-pass check would.
 //
 // A hash chain shows that nothing was changed, inserted, removed or reordered
 // before the last record; it cannot show that records were cut from the end.
