@@ -13,7 +13,6 @@ import (
 
 	"github.com/portcullis-dev/portcullis/identity"
 	"github.com/portcullis-dev/portcullis/internal/config"
-	"github.com/portcullis-dev/portcullis/internal/store"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
 
@@ -33,18 +32,10 @@ func (g *gateway) grantOptions(ctx context.Context, resolver *identity.Resolver)
 	if err != nil {
 		return nil, fmt.Errorf("grants.signing_key_file: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(gc.Store), 0o700); err != nil {
-		return nil, fmt.Errorf("grants.store: %w", err)
-	}
-	st, err := store.OpenBolt(gc.Store, store.BoltOptions{})
+	st, err := g.openStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("grants.store: %w", err)
+		return nil, err
 	}
-	g.closers = append(g.closers, st.Close)
-	g.extraReady = append(g.extraReady, readyCheck{name: "grant_store", check: func(time.Time) (string, error) {
-		_, err := st.Usage(context.Background(), "readyz")
-		return gc.Store, err
-	}})
 	users, err := g.userVerifier(ctx, resolver)
 	if err != nil {
 		return nil, err

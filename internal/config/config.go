@@ -33,6 +33,8 @@ type Config struct {
 	RateLimits  map[string]RateLimit `yaml:"rate_limits"`
 	// Approvals is described in approvals.go.
 	Approvals Approvals `yaml:"approvals"`
+	// Store chooses the state backend (store.go).
+	Store Store `yaml:"store"`
 }
 
 // Ops is the operations listener: plain HTTP, for /metrics, /healthz and
@@ -213,6 +215,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	c.setGrantDefaults()
+	c.Store.setDefaults()
 }
 
 // Validate checks every field and returns the first problem found.
@@ -344,7 +347,10 @@ func (c *Config) Validate() error {
 	if err := c.validateGrants(); err != nil {
 		return err
 	}
-	return c.validateApprovals()
+	if err := c.validateApprovals(); err != nil {
+		return err
+	}
+	return c.Store.validate()
 }
 
 func (s *SVID) validate() error {
