@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -18,7 +21,20 @@ import (
 // pushed by the agent and needs no restart. If the agent goes away the last
 // SVID keeps being served until it expires, at which point peers refuse it.
 type WorkloadSource struct {
-	x509 *workloadapi.X509Source
+	x509     *workloadapi.X509Source
+	log      logrus.FieldLogger
+	degraded atomic.Bool
+	updated  chan struct{}
+}
+
+// WorkloadOption configures a WorkloadSource.
+type WorkloadOption func(*WorkloadSource)
+
+// WithLogger makes the source log when the Workload API becomes unreachable
+// (the source is degraded: it keeps serving its current SVID until that
+// expires) and when it recovers.
+func WithLogger(l logrus.FieldLogger) WorkloadOption {
+	return func(s *WorkloadSource) { s.log = l }
 }
 
 // NewWorkloadSource connects to the Workload API at socketAddr ("unix:///path",
@@ -27,22 +43,32 @@ type WorkloadSource struct {
 // timeout (which must be positive), which is what happens when no agent is
 // listening or this workload is not registered. ctx can cancel the wait
 // earlier; the source itself lives until Close.
-func NewWorkloadSource(ctx context.Context, socketAddr string, timeout time.Duration) (*WorkloadSource, error) {
+func NewWorkloadSource(ctx context.Context, socketAddr string, timeout time.Duration, options ...WorkloadOption) (*WorkloadSource, error) {
+	s := &WorkloadSource{updated: make(chan struct{}, 1)}
+	for _, o := range options {
+		o(s)
+	}
+	if s.log == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		s.log = l
+	}
 	if timeout <= 0 {
 		return nil, errors.New("identity: workload API source: timeout must be positive")
 	}
 	if strings.HasPrefix(socketAddr, "/") {
 		socketAddr = "unix://" + socketAddr
 	}
-	var opts []workloadapi.X509SourceOption
+	clientOpts := []workloadapi.ClientOption{workloadapi.WithLogger(watchLogger{s})}
 	where := "$SPIFFE_ENDPOINT_SOCKET"
 	if socketAddr != "" {
 		if err := workloadapi.ValidateAddress(socketAddr); err != nil {
 			return nil, fmt.Errorf("identity: workload API address %q: %w", socketAddr, err)
 		}
-		opts = append(opts, workloadapi.WithClientOptions(workloadapi.WithAddr(socketAddr)))
+		clientOpts = append(clientOpts, workloadapi.WithAddr(socketAddr))
 		where = socketAddr
 	}
+	opts := []workloadapi.X509SourceOption{workloadapi.WithClientOptions(clientOpts...)}
 
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -54,7 +80,57 @@ func NewWorkloadSource(ctx context.Context, socketAddr string, timeout time.Dura
 		}
 		return nil, fmt.Errorf("identity: workload API source at %s: %w", where, err)
 	}
-	return &WorkloadSource{x509: src}, nil
+	s.x509 = src
+	go s.follow()
+	return s, nil
+}
+
+// follow notices updates from the Workload API: the first after an outage
+// ends the degraded state. Updates are passed on to Updated's channel.
+func (s *WorkloadSource) follow() {
+	for range s.x509.Updated() {
+		if s.degraded.CompareAndSwap(true, false) {
+			s.log.Info("identity: Workload API reachable again; SVID updates resume")
+		}
+		select {
+		case s.updated <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Degraded reports whether the Workload API is currently unreachable, so the
+// source is serving its last SVID without updates.
+func (s *WorkloadSource) Degraded() bool { return s.degraded.Load() }
+
+// watchLogger receives go-spiffe's client log lines and turns a failed watch
+// into the source's degraded state, logged once per outage.
+type watchLogger struct{ s *WorkloadSource }
+
+func (w watchLogger) Debugf(format string, args ...any) {
+	w.s.log.Debugf("workloadapi: "+format, args...)
+}
+func (w watchLogger) Infof(format string, args ...any) {
+	w.s.log.Infof("workloadapi: "+format, args...)
+}
+func (w watchLogger) Warnf(format string, args ...any) {
+	w.s.log.Warnf("workloadapi: "+format, args...)
+}
+func (w watchLogger) Errorf(format string, args ...any) {
+	if strings.HasPrefix(format, "Failed to watch the Workload API") {
+		if w.s.degraded.CompareAndSwap(false, true) {
+			expires := "unknown"
+			if w.s.x509 != nil {
+				if svid, err := w.s.x509.GetX509SVID(); err == nil {
+					expires = svid.Certificates[0].NotAfter.UTC().Format(time.RFC3339)
+				}
+			}
+			w.s.log.WithField("svid_expires", expires).Warnf(
+				"identity: Workload API unreachable (degraded): serving the current SVID until it expires: "+format, args...)
+		}
+		return
+	}
+	w.s.log.Errorf("workloadapi: "+format, args...)
 }
 
 // GetX509SVID returns the current default SVID.
@@ -78,7 +154,7 @@ func (s *WorkloadSource) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*
 
 // Updated returns a channel that receives a value each time the Workload API
 // pushes new SVIDs or bundles.
-func (s *WorkloadSource) Updated() <-chan struct{} { return s.x509.Updated() }
+func (s *WorkloadSource) Updated() <-chan struct{} { return s.updated }
 
 // Close disconnects from the Workload API. Afterwards the source serves
 // nothing.

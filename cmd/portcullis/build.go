@@ -58,7 +58,7 @@ func buildFromConfig(ctx context.Context, path string) (*gateway, error) {
 		}
 		g.source = fs
 	case "workload_api":
-		ws, err := identity.NewWorkloadSource(ctx, cfg.SVID.WorkloadAPI.Socket, cfg.SVID.WorkloadAPI.Timeout)
+		ws, err := identity.NewWorkloadSource(ctx, cfg.SVID.WorkloadAPI.Socket, cfg.SVID.WorkloadAPI.Timeout, identity.WithLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("svid.workload_api: %w", err)
 		}
