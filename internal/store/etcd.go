@@ -201,5 +201,5 @@ func (s *Etcd) reqCtx(ctx context.Context) (context.Context, context.CancelFunc)
 
 // unavailable wraps an etcd client error.
 func unavailable(op string, err error) error {
-	return fmt.Errorf("store: %s: %w: %w", op, ErrUnavailable, err)
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
 }

@@ -126,5 +126,5 @@ func (s *Etcd) UpdateApproval(ctx context.Context, id string, change func(*Appro
 		}
 		kvs = tr.Responses[0].GetResponseRange().Kvs
 	}
-	return ApprovalRecord{}, fmt.Errorf("store: update approval %s: %w: the record kept changing", id, ErrUnavailable)
+	return ApprovalRecord{}, fmt.Errorf("%w: update approval %s: the record kept changing", ErrUnavailable, id)
 }

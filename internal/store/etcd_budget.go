@@ -156,7 +156,7 @@ func (s *Etcd) update(ctx context.Context, op string, keys []string, f func([]co
 			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-2, 4))))
 		}
 	}
-	return fmt.Errorf("store: %s: %w: budget counters kept changing", op, ErrUnavailable)
+	return fmt.Errorf("%w: %s: budget counters kept changing", ErrUnavailable, op)
 }
 
 // counters decodes the range responses of one read of keys.

@@ -103,7 +103,7 @@ func (s *Etcd) RevokeGrant(ctx context.Context, id, reason string) ([]string, er
 		s.mu.Unlock()
 		return ids, nil
 	}
-	return nil, fmt.Errorf("store: revoke grant %s: %w: the grant tree kept changing", id, ErrUnavailable)
+	return nil, fmt.Errorf("%w: revoke grant %s: the grant tree kept changing", ErrUnavailable, id)
 }
 
 // revocationTree walks id's descendants breadth first at one revision and
@@ -206,7 +206,7 @@ func (s *Etcd) IsRevoked(_ context.Context, grantID, task string) (bool, error) 
 		return true, nil
 	}
 	if age := s.clock().Sub(fresh); age > s.opts.StaleAfter {
-		return false, fmt.Errorf("store: %w: etcd revocations last confirmed %s ago", ErrUnavailable, age.Round(time.Millisecond))
+		return false, fmt.Errorf("%w: etcd revocations last confirmed %s ago", ErrUnavailable, age.Round(time.Millisecond))
 	}
 	return false, nil
 }
