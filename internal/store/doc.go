@@ -2,11 +2,15 @@
 // grants exist and descend from which, which grants and tasks are revoked,
 // and how many tokens each grant and task has used.
 //
-// [Store] is the interface the gateway uses; [Bolt] implements it on an
-// embedded bbolt file for a single node, durable across restarts. Another
-// implementation (etcd, for replicas) plugs in behind the same interface:
-// every method takes a context, and a backend that cannot answer returns an
-// error wrapping [ErrUnavailable], on which the gateway fails closed.
+// [Store] is the interface the gateway uses, and [Approvals] the one for
+// human approvals. [Bolt] implements both on an embedded bbolt file for a
+// single node, durable across restarts; [Etcd] implements them on an etcd
+// cluster shared by replicas (transactional revocations pushed to every
+// replica's in-memory view by a watch, compare-and-swap budgets, single-use
+// approvals). Every method takes a context, and a backend that cannot answer
+// — or an etcd view that could not be confirmed fresh within its
+// StaleAfter — returns an error wrapping [ErrUnavailable], on which the
+// gateway fails closed.
 //
 //	st, err := store.OpenBolt(filepath.Join(dataDir, "state.db"), store.BoltOptions{})
 //	defer st.Close()
