@@ -212,7 +212,7 @@ func (g *Gateway) issue(w http.ResponseWriter, r *http.Request, a *action, claim
 		g.storeUnavailable(w, r, a, err)
 		return
 	}
-	a.detail = grantDetail(claims)
+	a.addDetail(grantDetail(claims))
 	if !g.auditAction(w, r, a, http.StatusCreated, "") {
 		return
 	}
@@ -322,9 +322,12 @@ func (g *Gateway) decideAction(w http.ResponseWriter, r *http.Request, a *action
 		g.refuseAction(w, r, a, http.StatusForbidden, codePolicyDenied, "denied by policy: "+strings.Join(d.Reasons, "; "))
 		return false
 	case d.Obligations.RequireApproval:
-		a.d.Allow = false
-		g.refuseAction(w, r, a, http.StatusForbidden, codePolicyDenied, "this action requires a human approval, which this gateway cannot collect yet")
-		return false
+		if res := g.actionApproval(w, r, a); res.refused() {
+			a.d.Allow = false
+			a.d.Reasons = append(slices.Clone(a.d.Reasons), res.reason)
+			g.refuseAction(w, r, a, res.status, res.code, res.msg)
+			return false
+		}
 	}
 	return true
 }

@@ -5,6 +5,9 @@
 #                          call that offers one to the model (llm.invoke),
 #                          and a call of one through the gateway (tool.call)
 #   data.approvals.models  models every call of which needs an approval
+#   data.approvals.grant_purposes
+#                          purposes whose grants need an approval to be minted
+#                          or delegated (grant.mint, grant.delegate)
 #
 # The decision then carries the obligation require_approval: the gateway
 # parks the action and answers 403 approval_required with an approval id;
@@ -36,6 +39,13 @@ require_approval if {
 require_approval if {
 	input.action == "tool.call"
 	input.tool.name in data.approvals.tools
+}
+
+# A grant for one of these purposes is minted or delegated only once a human
+# approved exactly that grant request.
+require_approval if {
+	input.action in {"grant.mint", "grant.delegate"}
+	input.grant.purpose in object.get(data.approvals, "grant_purposes", [])
 }
 
 # --- approval.decide ------------------------------------------------------------

@@ -26,7 +26,7 @@ decision := {
 	"obligations": {
 		"max_tokens": 0,
 		"tools": sort(input.grant.scopes.tools),
-		"require_approval": false,
+		"require_approval": require_approval,
 		"provider": "",
 	},
 } if {

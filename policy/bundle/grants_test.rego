@@ -173,3 +173,22 @@ test_grant_revoke if {
 	not d3.allow
 	"only an actor in the grant's chain, or a human of the tenant, may revoke it" in d3.reasons
 }
+
+test_mint_for_approval_purpose_requires_approval if {
+	d := portcullis.decision with input as mint("application", "support", ["gpt-4o-mini"], ["search"], 5000)
+		with data.approvals.grant_purposes as ["support"]
+	d.allow
+	d.obligations.require_approval
+}
+
+test_mint_for_other_purpose_needs_no_approval if {
+	d := portcullis.decision with input as mint("application", "support", ["gpt-4o-mini"], ["search"], 5000)
+		with data.approvals.grant_purposes as ["finance"]
+	d.allow
+	not d.obligations.require_approval
+}
+
+test_delegate_for_approval_purpose_requires_approval if {
+	portcullis.require_approval with input as object.union(delegate(1, ["gpt-4o-mini"], [], 100), {"grant": {"purpose": "support"}})
+		with data.approvals.grant_purposes as ["support"]
+}
