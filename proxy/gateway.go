@@ -62,6 +62,9 @@ type Config struct {
 	// Approvals, when set, parks actions that need a human approval and
 	// serves /v1/approvals (approval.go); otherwise they are refused.
 	Approvals *ApprovalOptions
+	// MCPServers are the upstream MCP servers served at /mcp/{name}
+	// (mcp.go).
+	MCPServers []MCPServer
 }
 
 // Gateway is the data-plane HTTP handler: every request is authenticated by
@@ -76,6 +79,7 @@ type Gateway struct {
 	grants    *grants      // nil when grants are off
 	limiter   *rateLimiter // nil when there are no rate limits
 	approvals *approvals   // nil when approvals are off
+	mcp       map[string]*mcpUpstream
 }
 
 // New checks cfg and builds a Gateway.
@@ -134,6 +138,12 @@ func New(cfg Config) (*Gateway, error) {
 		g.grants = gr
 		g.registerGrantRoutes()
 	}
+	mcps, err := newMCPUpstreams(cfg.MCPServers)
+	if err != nil {
+		return nil, err
+	}
+	g.mcp = mcps
+	g.mux.HandleFunc("/mcp/{server}", g.serveMCP)
 	if cfg.Approvals != nil {
 		ap, err := newApprovals(cfg.Approvals)
 		if err != nil {

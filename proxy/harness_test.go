@@ -58,6 +58,8 @@ type envOptions struct {
 	// approvalTTL is how long approvals live (0: the default); approvals
 	// share the grant store.
 	approvalTTL time.Duration
+	// mcpServers are the upstream MCP servers (mcp_test.go).
+	mcpServers []proxy.MCPServer
 }
 
 func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
@@ -119,6 +121,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	ge := setupGrants(t, opts.grants, resolver)
 	cfg.Grants, cfg.RateLimits = ge.options, opts.rateLimits
 	cfg.Approvals = &proxy.ApprovalOptions{Store: ge.store, TTL: opts.approvalTTL}
+	cfg.MCPServers = opts.mcpServers
 	gw, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
