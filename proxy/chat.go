@@ -47,7 +47,7 @@ type exchangeKey struct{}
 func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	parse := apiParsers[r.URL.Path]
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	body, err := readSized(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes), r.ContentLength, g.cfg.MaxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -258,7 +258,7 @@ func (g *Gateway) completionEvent(x *exchange) *audit.Event {
 		Detail:    map[string]any{"decision_seq": x.seq},
 	}
 	if len(x.attempts) > 0 {
-		ev.Detail["attempts"] = x.attempts
+		ev.Detail["attempts"] = attemptList(x.attempts)
 	}
 	if x.usage != nil {
 		ev.Usage = &audit.Usage{PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens, TotalTokens: x.usage.TotalTokens}
@@ -273,27 +273,24 @@ func (g *Gateway) completionEvent(x *exchange) *audit.Event {
 }
 
 func (g *Gateway) logRequest(x *exchange, status int, err error) {
-	f := logrus.Fields{
-		"request_id": x.caller.id,
-		"spiffe_id":  x.caller.principal.ID.String(),
-		"kind":       string(x.caller.principal.Kind),
-		"tenant":     x.caller.principal.Tenant,
-		"model":      x.req.Model,
-		"allow":      x.decision.Allow,
-		"status":     status,
-		"latency_ms": float64(time.Since(x.caller.start).Microseconds()) / 1000,
+	l := requestLine{
+		requestID: x.caller.id,
+		spiffeID:  x.caller.principal.ID.String(),
+		kind:      string(x.caller.principal.Kind),
+		tenant:    x.caller.principal.Tenant,
+		model:     x.req.Model,
+		allow:     x.decision.Allow,
+		status:    status,
+		latencyMS: float64(time.Since(x.caller.start).Microseconds()) / 1000,
+		err:       err,
 	}
 	if x.route != nil {
-		f["provider"] = x.route.Provider.Name
+		l.provider = x.route.Provider.Name
 	}
 	if x.usage != nil {
-		f["total_tokens"] = x.usage.TotalTokens
+		l.totalTokens, l.hasTokens = x.usage.TotalTokens, true
 	}
-	e := g.log.WithFields(f)
-	if err != nil {
-		e = e.WithError(err)
-	}
-	e.Info("request")
+	writeRequestLine(g.log, &l)
 	if g.cfg.Metrics != nil {
 		o := requestOutcome{api: string(x.req.API), model: x.req.Model, kind: string(x.caller.principal.Kind),
 			tenant: x.caller.principal.Tenant, decision: "deny", status: status, elapsed: g.clock().Sub(x.caller.start), usage: x.usage}
@@ -306,6 +303,30 @@ func (g *Gateway) logRequest(x *exchange, status int, err error) {
 			o.decision = "allow"
 		}
 		g.cfg.Metrics.observeRequest(o)
+	}
+}
+
+// readSized reads r to its end into a buffer sized from the declared length
+// (when it is within limit), so that a body is read with one allocation
+// instead of io.ReadAll's doublings from 512 bytes.
+func readSized(r io.Reader, declared, limit int64) ([]byte, error) {
+	size := int64(512)
+	if declared > 0 && declared < limit {
+		size = declared + 1 // the read that sees EOF needs room
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
 	}
 }
 

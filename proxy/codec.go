@@ -146,6 +146,15 @@ func parseChatCompletion(b []byte) (*Usage, []*toolCallAcc) {
 	if len(b) == 0 {
 		return nil, nil
 	}
+	if u, calls, ok := scanChatCompletion(b); ok {
+		return u, calls
+	}
+	return decodeChatCompletion(b)
+}
+
+// decodeChatCompletion is parseChatCompletion with encoding/json, for what
+// scanChatCompletion leaves to it.
+func decodeChatCompletion(b []byte) (*Usage, []*toolCallAcc) {
 	var c struct {
 		Choices []struct {
 			Message struct {

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // API names the client-facing API a request arrived on. The values appear in
@@ -59,15 +61,17 @@ type chatBody struct {
 }
 
 type chatMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCallID string          `json:"tool_call_id"`
-	ToolCalls  []struct {
-		ID       string `json:"id"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	} `json:"tool_calls"`
+	Role       string                `json:"role"`
+	Content    json.RawMessage       `json:"content"`
+	ToolCallID string                `json:"tool_call_id"`
+	ToolCalls  []chatMessageToolCall `json:"tool_calls"`
+}
+
+type chatMessageToolCall struct {
+	ID       string `json:"id"`
+	Function struct {
+		Name string `json:"name"`
+	} `json:"function"`
 }
 
 type chatTool struct {
@@ -93,8 +97,11 @@ func ParseChatRequest(body, digestKey []byte) (*LLMRequest, error) {
 		return nil, errNotAnObject
 	}
 	var b chatBody
-	if err := json.Unmarshal(trimmed, &b); err != nil {
-		return nil, fmt.Errorf("invalid JSON body: %w", err)
+	if !scanChatBody(trimmed, &b) {
+		b = chatBody{}
+		if err := json.Unmarshal(trimmed, &b); err != nil {
+			return nil, fmt.Errorf("invalid JSON body: %w", err)
+		}
 	}
 	if b.Model == "" {
 		return nil, errNoModel
@@ -125,15 +132,14 @@ func ParseChatRequest(body, digestKey []byte) (*LLMRequest, error) {
 			req.Tools = append(req.Tools, t.Function.Name)
 		}
 	}
-	mac := hmac.New(sha256.New, digestKey)
+	mac := digestMAC(digestKey)
+	defer mac.release()
 	var callNames map[string]string
 	for i := range b.Messages {
 		m := &b.Messages[i]
 		req.PromptBytes += len(m.Content)
-		mac.Write([]byte(m.Role))
-		mac.Write([]byte{0})
-		mac.Write(m.Content)
-		mac.Write([]byte{0})
+		mac.fieldString(m.Role)
+		mac.field(m.Content)
 		for _, tc := range m.ToolCalls {
 			if callNames == nil {
 				callNames = make(map[string]string)
@@ -148,9 +154,56 @@ func ParseChatRequest(body, digestKey []byte) (*LLMRequest, error) {
 			req.ToolResults = append(req.ToolResults, name)
 		}
 	}
-	req.Digest = hex.EncodeToString(mac.Sum(nil))
+	req.Digest = mac.hexSum()
 	return req, nil
 }
+
+// keyedMAC is a reusable HMAC-SHA256 under one digest key: the keyed state
+// is computed once per key, then Reset for each request.
+type keyedMAC struct {
+	h    hash.Hash
+	pool *sync.Pool
+	sum  [sha256.Size]byte
+	zero [1]byte
+}
+
+// macPools holds one pool of keyedMACs per digest key.
+var macPools sync.Map // string(key) → *sync.Pool
+
+func digestMAC(key []byte) *keyedMAC {
+	p, ok := macPools.Load(string(key))
+	if !ok {
+		k := string(key)
+		np := &sync.Pool{}
+		np.New = func() any { return &keyedMAC{h: hmac.New(sha256.New, []byte(k)), pool: np} }
+		p, _ = macPools.LoadOrStore(k, np)
+	}
+	m := p.(*sync.Pool).Get().(*keyedMAC)
+	m.h.Reset()
+	return m
+}
+
+// field writes b and a 0 separator.
+func (m *keyedMAC) field(b []byte) {
+	m.h.Write(b)
+	m.h.Write(m.zero[:])
+}
+
+// fieldString is field for a string, without converting it.
+func (m *keyedMAC) fieldString(s string) {
+	for len(s) > 0 {
+		n := copy(m.sum[:], s)
+		m.h.Write(m.sum[:n])
+		s = s[n:]
+	}
+	m.h.Write(m.zero[:])
+}
+
+func (m *keyedMAC) hexSum() string {
+	return hex.EncodeToString(m.h.Sum(m.sum[:0]))
+}
+
+func (m *keyedMAC) release() { m.pool.Put(m) }
 
 // patchBody rewrites top-level fields of a JSON object body. It is only used
 // when the gateway must change what goes upstream (an aliased model name, a

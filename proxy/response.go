@@ -65,7 +65,7 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 // replaceBody reads the whole (bounded) body, transforms it and sends the
 // result instead. An error refuses the response before any byte is sent.
 func (g *Gateway) replaceBody(ctx context.Context, res *http.Response, x *exchange, transform func([]byte) ([]byte, error)) error {
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxJSONCapture+1))
+	b, err := readSized(io.LimitReader(res.Body, maxJSONCapture+1), res.ContentLength, maxJSONCapture+1)
 	res.Body.Close()
 	if err != nil {
 		return err
