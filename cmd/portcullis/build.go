@@ -152,6 +152,10 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 	if err != nil {
 		return err
 	}
+	mcps, err := mcpServers(cfg.MCPServers)
+	if err != nil {
+		return err
+	}
 	g.handler, err = proxy.New(proxy.Config{
 		Metrics:      metrics,
 		Resolver:     resolver,
@@ -165,8 +169,22 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 		Grants:       grants,
 		RateLimits:   rateLimits(cfg.RateLimits),
 		Approvals:    g.approvalOptions(grants),
+		MCPServers:   mcps,
 	})
 	return err
+}
+
+// mcpServers reads each MCP server's credential headers (from env or file).
+func mcpServers(list []config.MCPServer) ([]proxy.MCPServer, error) {
+	var out []proxy.MCPServer
+	for _, s := range list {
+		h, err := s.Header()
+		if err != nil {
+			return nil, fmt.Errorf("mcp_servers: %w", err)
+		}
+		out = append(out, proxy.MCPServer{Name: s.Name, URL: s.URL, Header: h, Timeout: s.Timeout})
+	}
+	return out, nil
 }
 
 // loadOrCreateKey reads a 32-byte hex key from path, creating it (0600) if

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/identity"
 	"github.com/portcullis-dev/portcullis/internal/config"
+	"github.com/portcullis-dev/portcullis/internal/fakemcp"
 	"github.com/portcullis-dev/portcullis/internal/fakeprovider"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
@@ -87,6 +89,11 @@ func buildDev(ctx context.Context, f serveFlags) (*gateway, error) {
 	for _, m := range devModels {
 		routes = append(routes, proxy.Route{Model: m, Provider: prov})
 	}
+	// The in-tree MCP server, served at /mcp/tools; its bearer token is
+	// read from a file like any configured MCP credential.
+	if err := g.devMCP(devDir); err != nil {
+		return nil, err
+	}
 	if err := g.assemble(ctx, identity.DevTemplates(), routes, filepath.Join(f.dataDir, "digest.key")); err != nil {
 		return nil, err
 	}
@@ -115,9 +122,33 @@ Run a human -> app -> agent task with grants (docs/grants.md):
 
   go run ./examples/delegation -addr localhost:%[1]s -dev-dir %[4]s
 
+Run a model -> MCP tool -> model chain (the fake MCP server is at /mcp/tools):
+
+  go run ./examples/toolchain -addr localhost:%[1]s -dev-dir %[4]s
+
 Then verify the audit log:
 
   go run ./cmd/portcullis audit verify %[5]s
 
 `, port, identity.DevTrustDomain, fakeURL, devDir, auditDir, pem("app.pem"), pem("app-key.pem"), pem("bundle.pem"))
+}
+
+// devMCP starts the fake MCP server on loopback and configures it as the
+// MCP server "tools", with a random bearer token in devDir/mcp-token.
+func (g *gateway) devMCP(devDir string) error {
+	tb := make([]byte, 16)
+	_, _ = rand.Read(tb)
+	token := "mcp-fake-" + hex.EncodeToString(tb)
+	tokenFile := filepath.Join(devDir, "mcp-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("dev MCP token: %w", err)
+	}
+	srv, err := fakemcp.Listen("127.0.0.1:0", fakemcp.Options{Token: token})
+	if err != nil {
+		return fmt.Errorf("dev fake MCP server: %w", err)
+	}
+	g.closers = append(g.closers, srv.Close)
+	g.cfg.MCPServers = []config.MCPServer{{Name: "tools", URL: srv.URL(),
+		Headers: []config.MCPHeader{{Name: "Authorization", ValueFile: tokenFile, Prefix: "Bearer "}}}}
+	return nil
 }

@@ -35,6 +35,8 @@ type Config struct {
 	Approvals Approvals `yaml:"approvals"`
 	// Store chooses the state backend (store.go).
 	Store Store `yaml:"store"`
+	// MCPServers are the upstream MCP servers (mcp.go).
+	MCPServers []MCPServer `yaml:"mcp_servers"`
 }
 
 // Ops is the operations listener: plain HTTP, for /metrics, /healthz and
@@ -348,6 +350,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateApprovals(); err != nil {
+		return err
+	}
+	if err := c.validateMCP(); err != nil {
 		return err
 	}
 	return c.Store.validate()

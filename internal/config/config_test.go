@@ -121,6 +121,7 @@ func TestExampleConfigParses(t *testing.T) {
 		"/etc/portcullis/vllm.key", filepath.Join(dir, "key.txt"),
 	).Replace(s)
 	t.Setenv("OPENAI_API_KEY", "sk-test")
+	t.Setenv("MCP_TOOLS_TOKEN", "mcp-test")
 	c, err := Parse([]byte(s))
 	if err != nil {
 		t.Fatalf("example config does not parse: %v", err)
