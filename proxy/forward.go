@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -92,6 +93,22 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Header = h
 	target(pr.Out, x.plans[0])
+}
+
+// copyBuffers lends the reverse proxy its response copy buffers, which it
+// otherwise allocates (32 KiB) for every response; the tap's stream read
+// buffers come from the same pool.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, readChunk); return &b }}
+
+func (copyBuffers) Get() []byte { return *copyBufferPool.Get().(*[]byte) }
+
+func (copyBuffers) Put(b []byte) {
+	if cap(b) == readChunk {
+		b = b[:readChunk]
+		copyBufferPool.Put(&b)
+	}
 }
 
 // complete writes the completion record once per exchange.

@@ -122,6 +122,7 @@ func New(cfg Config) (*Gateway, error) {
 		ErrorHandler:   g.upstreamError,
 		FlushInterval:  -1,
 		ErrorLog:       newStdLogger(cfg.Logger),
+		BufferPool:     copyBuffers{},
 	}
 	g.mux = http.NewServeMux()
 	for path := range apiParsers {

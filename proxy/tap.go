@@ -113,7 +113,7 @@ func (t *tap) Read(p []byte) (int, error) {
 			return t.readJSON(p)
 		}
 		if t.rbuf == nil {
-			t.rbuf = make([]byte, readChunk)
+			t.rbuf = copyBuffers{}.Get()
 		}
 		n, err := t.body.Read(t.rbuf)
 		if n > 0 {
@@ -174,6 +174,10 @@ func (t *tap) halt(err error, msg string) {
 
 func (t *tap) Close() error {
 	err := t.body.Close()
+	if t.rbuf != nil {
+		copyBuffers{}.Put(t.rbuf) // Close is the tap's last call
+		t.rbuf = nil
+	}
 	if !t.finished {
 		t.finish(errors.New("response closed before it was complete"))
 	}

@@ -23,6 +23,8 @@ type options struct {
 	conc      int
 	conns     int
 	events    int
+	open      int // concurrent streams of the open-streams run; 0: skip it
+	light     int // concurrent streams of the light (non-saturating) stream run; 0: skip it
 	out       string
 	keep      bool
 	h3        bool
@@ -46,6 +48,8 @@ func mainErr() error {
 	flag.IntVar(&o.conc, "c", 64, "concurrent streams")
 	flag.IntVar(&o.conns, "m", 4, "client connections")
 	flag.IntVar(&o.events, "events", 50, "content events per streamed response")
+	flag.IntVar(&o.open, "open-streams", int(envFloat("BENCH_OPEN_STREAMS", 1000)), "concurrent streams of the open-streams run, over 8 connections (0: skip; env BENCH_OPEN_STREAMS)")
+	flag.IntVar(&o.light, "light", int(envFloat("BENCH_LIGHT", 2)), "concurrent streams of the non-saturating stream run for TTFB, over 1 connection (0: skip; env BENCH_LIGHT)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.md")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (SVIDs, config, logs, audit log)")
 	flag.BoolVar(&o.h3, "h3", true, "also measure Portcullis over HTTP/3 when it serves it")
@@ -270,7 +274,43 @@ func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
 			}
 		}
 	}
+	// Once per repeat, outside the interleaved sequence: streams at a load
+	// that does not saturate the proxy's CPU (time to first byte without
+	// queueing), and many open streams at once (peak RSS).
+	for rep := 1; rep <= o.repeats; rep++ {
+		for _, m := range []string{modeLight, modeOpen} {
+			if (m == modeLight && o.light <= 0) || (m == modeOpen && o.open <= 0) {
+				continue
+			}
+			for _, t := range targets[1:] {
+				r, err := measureOne(ctx, o, e, t, m, rep)
+				if err != nil {
+					return nil, "", err
+				}
+				fmt.Fprintf(os.Stderr, "bench: repeat %d %-6s %-10s %s  %8.1f req/s  %7.1f µs CPU/req  ttfb p99 %.2f ms  peak RSS %.0f MB  errors %d\n",
+					rep, m, t.name, t.proto, r.Load.RPS, r.CPUPerReqUS, r.Load.TTFB["p99"], r.PeakRSSMB, r.Load.Errors)
+				runs = append(runs, r)
+			}
+		}
+	}
 	return runs, h3note, nil
+}
+
+// The extra stream modes (besides "chat" and "stream").
+const (
+	modeLight = "stream-light" // o.light streams over one connection
+	modeOpen  = "stream-open"  // o.open streams over 8 connections
+)
+
+// shape is the load of a mode: concurrent streams, connections, streaming.
+func (o options) shape(mode string) (conc, conns int, stream bool) {
+	switch mode {
+	case modeLight:
+		return o.light, 1, true
+	case modeOpen:
+		return o.open, 8, true
+	}
+	return o.conc, o.conns, mode == "stream"
 }
 
 func measureOne(ctx context.Context, o options, e *env, t target, mode string, rep int) (run, error) {
@@ -310,10 +350,11 @@ func measureOne(ctx context.Context, o options, e *env, t target, mode string, r
 // loadRun runs portcullis-load pinned to the load CPU and decodes its JSON.
 func loadRun(ctx context.Context, o options, e *env, t target, mode string, seconds float64) (loadResult, error) {
 	out := filepath.Join(e.f.dir, "load.json")
+	conc, conns, stream := o.shape(mode)
 	argv := []string{filepath.Join(o.bin, "portcullis-load"),
 		"-target", t.url, "-proto", t.proto,
 		"-cert", e.f.cert["client"], "-key", e.f.key["client"], "-bundle", e.f.bundle,
-		"-c", strconv.Itoa(o.conc), "-m", strconv.Itoa(o.conns),
+		"-c", strconv.Itoa(conc), "-m", strconv.Itoa(conns),
 		"-d", strconv.FormatFloat(seconds, 'f', 3, 64) + "s",
 		"-json", out, "-q", "-timeout", "10s"}
 	if t.name == "direct" {
@@ -323,7 +364,7 @@ func loadRun(ctx context.Context, o options, e *env, t target, mode string, seco
 		}
 		argv = append(argv, "-api-key", strings.TrimSpace(string(key)))
 	}
-	if mode == "stream" {
+	if stream {
 		argv = append(argv, "-stream", "-events", strconv.Itoa(o.events))
 	}
 	argv = pinned(o.loadCPU, argv...)
