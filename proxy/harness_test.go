@@ -30,6 +30,12 @@ import (
 
 const providerKey = "sk-provider-secret-0123456789"
 
+// testPolicyTimeout replaces the 50 ms production default: under -race on a
+// busy 2-core machine a dozen concurrent uncached decisions can take longer,
+// and these tests are about what the gateway does with decisions, not about
+// timeouts (policy's own tests check that a timeout denies).
+const testPolicyTimeout = 5 * time.Second
+
 // gatewayEnv is a complete gateway on loopback: dev CA, fake provider,
 // embedded default policy, a real audit log in a temp dir.
 type gatewayEnv struct {
@@ -91,7 +97,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := policy.New(ctx, policy.Options{BundleDir: opts.bundleDir})
+	engine, err := policy.New(ctx, policy.Options{BundleDir: opts.bundleDir, Timeout: testPolicyTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

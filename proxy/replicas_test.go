@@ -94,7 +94,7 @@ func (f *fleet) replica(name string) (*gatewayEnv, *store.Etcd) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := policy.New(ctx, policy.Options{})
+	engine, err := policy.New(ctx, policy.Options{Timeout: testPolicyTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
