@@ -277,8 +277,10 @@ func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
 	// Once per repeat, outside the interleaved sequence: streams at a load
 	// that does not saturate the proxy's CPU (time to first byte without
 	// queueing), and many open streams at once (peak RSS).
-	for rep := 1; rep <= o.repeats; rep++ {
-		for _, m := range []string{modeLight, modeOpen} {
+	// All light runs first: a process's peak RSS after many open streams
+	// stays high, and would be read as the light run's.
+	for _, m := range []string{modeLight, modeOpen} {
+		for rep := 1; rep <= o.repeats; rep++ {
 			if (m == modeLight && o.light <= 0) || (m == modeOpen && o.open <= 0) {
 				continue
 			}

@@ -41,6 +41,8 @@ type settings struct {
 	BodyBytes     int     `json:"body_bytes"`
 	LoadCPU       int     `json:"load_cpu"`
 	ProxyCPU      int     `json:"proxy_cpu"`
+	Light         int     `json:"stream_light_concurrency"`
+	OpenStreams   int     `json:"stream_open_concurrency"`
 }
 
 // summary aggregates the repeats of one target, mode and protocol. Figures
@@ -80,6 +82,7 @@ func buildReport(o options, runs []run) *report {
 		Settings: settings{
 			SecondsPerRun: o.seconds, Repeats: o.repeats, Concurrency: o.conc, Connections: o.conns,
 			StreamEvents: o.events, BodyBytes: 1024, LoadCPU: o.loadCPU, ProxyCPU: o.proxyCPU,
+			Light: o.light, OpenStreams: o.open,
 		},
 		Runs: runs,
 	}
@@ -181,14 +184,19 @@ func (rep *report) markdown() string {
 	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %s, %s), pinned: %v.\n", rep.Date, rep.Machine.CPU, rep.Machine.Cores,
 		rep.Machine.Kernel, rep.Machine.GoVersion, rep.Machine.Pinned)
 	fmt.Fprintf(&b, "%d concurrent streams over %d HTTP/2 connections, ~%d-byte chat bodies, streams of %d content events; "+
-		"%d repeats of %gs per target and mode, interleaved. Medians over repeats; CPU range in brackets.\n\n",
-		rep.Settings.Concurrency, rep.Settings.Connections, rep.Settings.BodyBytes, rep.Settings.StreamEvents, rep.Settings.Repeats, rep.Settings.SecondsPerRun)
+		"%d repeats of %gs per target and mode, interleaved. Medians over repeats; CPU range in brackets. "+
+		"stream-light: streams at a concurrency of %d over one connection (time to first byte with little queueing); "+
+		"stream-open: %d concurrent streams over 8 connections (peak RSS).\n\n",
+		rep.Settings.Concurrency, rep.Settings.Connections, rep.Settings.BodyBytes, rep.Settings.StreamEvents, rep.Settings.Repeats, rep.Settings.SecondsPerRun,
+		rep.Settings.Light, rep.Settings.OpenStreams)
 	b.WriteString("| target | mode | proto | req/s | latency p50 / p99 ms | added p50 / p99 vs direct ms | TTFB p50 / p99 ms | added TTFB p99 vs baseline ms | CPU µs/req | × baseline | peak RSS MB | errors |\n")
 	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range rep.Results {
 		added, ttfbAdd, ratio := "—", "—", "—"
 		if s.Target != "direct" {
-			added = fmt.Sprintf("%+.2f / %+.2f", s.AddedP50, s.AddedP99)
+			if s.Mode == "chat" || s.Mode == "stream" { // the modes with a direct run
+				added = fmt.Sprintf("%+.2f / %+.2f", s.AddedP50, s.AddedP99)
+			}
 			ttfbAdd = fmt.Sprintf("%+.2f", s.AddedTTFBP99)
 			ratio = fmt.Sprintf("%.2f", s.RatioVsBaseline)
 		}
