@@ -85,13 +85,35 @@ func (chatCodec) line(t *tap, line []byte) error {
 	if bytes.HasPrefix(data, []byte(`{"error"`)) {
 		t.failed = true
 	}
-	if bytes.Contains(data, keyToolCalls) || bytes.Contains(data, keyUsage) || bytes.Contains(data, keyUsageSp) {
+	if mayHoldToolCalls(data) || bytes.Contains(data, keyUsage) || bytes.Contains(data, keyUsageSp) {
 		if err := chatChunk(t, data); err != nil {
 			return err
 		}
 	}
 	t.relay(line)
 	return nil
+}
+
+// mayHoldToolCalls reports whether a chunk could hold a tool_calls key as
+// encoding/json (and so a client) reads keys: with escapes, in any case, or
+// with the one non-ASCII letter that folds to an ASCII one in it (ſ, to s).
+// Only chunks it rules out skip the decode, so a provider cannot slip a
+// tool call past re-authorization by spelling its key differently.
+func mayHoldToolCalls(data []byte) bool {
+	if bytes.Contains(data, keyToolCalls) || bytes.Contains(data, []byte(`\u`)) || bytes.Contains(data, []byte("\u017f")) {
+		return true
+	}
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], '_')
+		if j < 0 {
+			return false
+		}
+		k := i + j
+		if k >= 4 && k+6 <= len(data) && bytes.EqualFold(data[k-4:k+6], []byte("tool_calls")) {
+			return true
+		}
+		i = k + 1
+	}
 }
 
 func chatChunk(t *tap, data []byte) error {

@@ -62,7 +62,13 @@ var messagesKeys = [][]byte{
 	[]byte(`"message_delta"`), []byte(`"message_stop"`), []byte(`"error"`),
 }
 
+// containsAny reports whether b holds one of keys, or an escape (\u…) that
+// could spell one as encoding/json reads it: only chunks it rules out skip
+// the decode, so a provider cannot hide a tool call behind an escape.
 func containsAny(b []byte, keys [][]byte) bool {
+	if bytes.Contains(b, []byte(`\u`)) {
+		return true
+	}
 	for _, k := range keys {
 		if bytes.Contains(b, k) {
 			return true

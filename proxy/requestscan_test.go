@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -129,6 +131,49 @@ func BenchmarkParseChatCompletion(b *testing.B) {
 	for b.Loop() {
 		if u, _ := parseChatCompletion(body); u == nil {
 			b.Fatal("no usage")
+		}
+	}
+}
+
+// A provider must not slip a tool call past re-authorization by spelling its
+// key as encoding/json still reads it.
+func TestStreamToolCallKeySpellings(t *testing.T) {
+	for _, key := range []string{`tool_calls`, `tool\u005fcalls`, `TOOL_CALLS`, `Tool_Calls`, "tool_callſ"} {
+		t.Run(key, func(t *testing.T) {
+			stream := `data: {"choices":[{"index":0,"delta":{"` + key + `":[{"index":0,"id":"c","function":{"name":"wire_money","arguments":"{}"}}]}}]}` +
+				"\n\ndata: [DONE]\n\n"
+			var checked []string
+			tp := newTap(io.NopCloser(strings.NewReader(stream)), true, nil)
+			tp.authorize = func(name string) error {
+				checked = append(checked, name)
+				return &toolDeniedError{Name: name, Reasons: []string{"not allowed"}}
+			}
+			out, _ := io.ReadAll(tp)
+			if got, want := strings.Join(checked, ","), "wire_money"; got != want {
+				t.Errorf("re-authorized %q, want %q", got, want)
+			}
+			if strings.Contains(string(out), `"arguments"`) {
+				t.Errorf("the denied call reached the client: %s", out)
+			}
+		})
+	}
+	for _, plain := range []string{`{"choices":[{"delta":{"content":"snake_case and tool calls"}}]}`, `{"choices":[{"delta":{"content":"a_b"}}]}`} {
+		if mayHoldToolCalls([]byte(plain)) {
+			t.Errorf("mayHoldToolCalls(%s) = true, want false: plain content needs no decode", plain)
+		}
+	}
+}
+
+func TestEscapedEventTypesAreDecoded(t *testing.T) {
+	for _, tc := range []struct {
+		data string
+		keys [][]byte
+	}{
+		{`{"type":"content_block_start","index":1,"content_block":{"type":"tool\u005fuse","id":"t","name":"wire_money","input":{}}}`, messagesKeys},
+		{`{"type":"response.output_item.added","item":{"type":"function\u005fcall","id":"i","call_id":"c","name":"wire_money"}}`, responsesKeys},
+	} {
+		if !containsAny([]byte(tc.data), tc.keys) {
+			t.Errorf("containsAny(%s) = false, want true: the event must be decoded", tc.data)
 		}
 	}
 }
