@@ -8,7 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/portcullis-dev/portcullis/internal/jsonstr"
 )
 
 // appendEvent appends the JSON of ev to buf, byte for byte what
@@ -237,74 +238,8 @@ func appendJSONFloat(buf []byte, f float64) ([]byte, error) {
 	return buf, nil
 }
 
-// htmlSafe[b] is true for the ASCII bytes encoding/json writes unescaped
-// with HTML escaping on: printable, not '"', '\\', '<', '>' or '&'.
-var htmlSafe = func() (t [utf8.RuneSelf]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = true
-	}
-	for _, b := range `"\<>&` {
-		t[b] = false
-	}
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string exactly as encoding/json does
-// with HTML escaping: short escapes for \" \\ \b \f \n \r \t, \u00XX for
-// other control characters and < > &, \ufffd for invalid UTF-8, and
-// \u2028 / \u2029 escaped.
-func appendJSONString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if htmlSafe[b] {
-				i++
-				continue
-			}
-			buf = append(buf, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				buf = append(buf, '\\', b)
-			case '\b':
-				buf = append(buf, '\\', 'b')
-			case '\f':
-				buf = append(buf, '\\', 'f')
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\r':
-				buf = append(buf, '\\', 'r')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			buf = append(buf, s[start:i]...)
-			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
-}
+// appendJSONString appends s as json.Marshal writes it (HTML escaping on).
+func appendJSONString(buf []byte, s string) []byte { return jsonstr.Append(buf, s, true) }
 
 // errNewlineInJSON would mean a bug in appendEvent or in a value's
 // MarshalJSON surviving encoding/json's compaction.

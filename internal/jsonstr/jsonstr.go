@@ -1,0 +1,79 @@
+package jsonstr
+
+import "unicode/utf8"
+
+const hexDigits = "0123456789abcdef"
+
+// safe[html][b] is true for the ASCII bytes encoding/json writes as they are:
+// printable, not '"' or '\\', and with HTML escaping not '<', '>' or '&'.
+var safe = func() (t [2][utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[0][b], t[1][b] = true, true
+	}
+	for _, b := range `"\` {
+		t[0][b], t[1][b] = false, false
+	}
+	for _, b := range `<>&` {
+		t[1][b] = false
+	}
+	return t
+}()
+
+// Append appends s to buf as a JSON string exactly as encoding/json does:
+// short escapes for \" \\ \b \f \n \r \t, \u00XX for other control
+// characters (and for < > & when html is set), \ufffd for invalid UTF-8,
+// and U+2028 / U+2029 escaped.
+func Append(buf []byte, s string, html bool) []byte {
+	tbl := &safe[0]
+	if html {
+		tbl = &safe[1]
+	}
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if tbl[b] {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				buf = append(buf, '\\', b)
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}

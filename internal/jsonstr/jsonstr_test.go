@@ -1,0 +1,46 @@
+package jsonstr
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+func reference(t testing.TB, s string, html bool) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(html)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func TestAppendMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " backslash \`, "ctl \x00\x01\x1f\x7f", "\b\f\n\r\t",
+		"<script>&amp;</script>", "bad utf8 \xff\xfe", "line\u2028para\u2029", "日本語 ✓",
+	} {
+		for _, html := range []bool{true, false} {
+			if got, want := Append(nil, s, html), reference(t, s, html); !bytes.Equal(got, want) {
+				t.Errorf("Append(%q, html=%v) = %s, want %s", s, html, got, want)
+			}
+		}
+	}
+}
+
+func TestAppendDoesNotAllocate(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = Append(buf[:0], "tenant <acme> & \"co\"\n", true) }); n != 0 {
+		t.Errorf("Append allocates %v times", n)
+	}
+}
+
+func FuzzAppend(f *testing.F) {
+	f.Add("a<b>&\"\\\x00\u2028\xff", true)
+	f.Fuzz(func(t *testing.T, s string, html bool) {
+		if got, want := Append([]byte("x"), s, html), append([]byte("x"), reference(t, s, html)...); !bytes.Equal(got, want) {
+			t.Fatalf("Append(%q, %v) = %s, want %s", s, html, got, want)
+		}
+	})
+}
