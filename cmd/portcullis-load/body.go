@@ -12,6 +12,7 @@ type bodySpec struct {
 	Bytes  int  // approximate body size; the user message is padded to reach it
 	Stream bool // ask for SSE, with a usage chunk
 	Events int  // content events per stream ([fake:chunks=N]); 0 leaves the answer's own length
+	SlowMS int  // the fake provider waits this long before each chunk or answer ([fake:slow=MS])
 }
 
 const filler = "Summarise the customer's ticket and propose a reply that is polite, precise and short. "
@@ -47,6 +48,9 @@ func chatBody(spec bodySpec) ([]byte, error) {
 	prefix := "Hello. "
 	if spec.Events > 0 {
 		prefix = fmt.Sprintf("[fake:chunks=%d] ", spec.Events)
+	}
+	if spec.SlowMS > 0 {
+		prefix = fmt.Sprintf("[fake:slow=%d] ", spec.SlowMS) + prefix
 	}
 	b, err := json.Marshal(body)
 	if err != nil {

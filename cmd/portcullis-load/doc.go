@@ -20,6 +20,11 @@
 // streaming mode the last user message carries the fake provider's
 // [fake:chunks=N] directive and asks for a usage chunk.
 //
+// Open loop instead: streams due at 50 per second with Poisson gaps (-arrival
+// fixed for even ones), at most 16 in flight, for 10 seconds:
+//
+//	portcullis-load ... -stream -events 50 -rate 50 -c 16 -m 1 -d 10s
+//
 // # Measures
 //
 // For every completed request: latency (request start to the last body
@@ -28,6 +33,16 @@
 // max of both, and errors by kind (HTTP status, transport failure, a stream
 // that ended without data: [DONE]). A request still in flight when the
 // duration ends is completed and counted; none is started after it.
+//
+// By default the run is closed-loop: each of the -c workers sends its next
+// request as soon as the last one ends, so the target is as busy as it can
+// be. With -rate R it is open-loop: requests fall due at R per second over
+// all workers, whatever the target does; -c bounds how many are in flight.
+// Latency and TTFB then count from each request's due time, not from when
+// it went out, so a request that waited for a free worker is charged for the
+// wait (no coordinated omission). Also reported: the send lag (send time
+// minus due time: busy workers, or the generator's own timer slack) and the
+// requests due before the end that were never sent (missed).
 //
 // # Protocols and identity
 //

@@ -27,6 +27,15 @@ type Result struct {
 	TTFB        Percentiles    `json:"ttfb_ms"`
 	// EventsPerStream is the mean number of SSE events per stream, [DONE] included.
 	EventsPerStream float64 `json:"events_per_stream,omitempty"`
+	// Open loop only (-rate): the rate asked for and the arrival process;
+	// latency and TTFB then count from each request's due time. SendLag is
+	// how late requests went out (a busy worker, or the load generator's
+	// own scheduling); Missed counts requests due before the end that were
+	// never sent because every worker (-c) was busy.
+	Rate    float64      `json:"rate,omitempty"`
+	Arrival string       `json:"arrival,omitempty"`
+	SendLag *Percentiles `json:"send_lag_ms,omitempty"`
+	Missed  int          `json:"missed,omitempty"`
 }
 
 // Percentiles of a latency distribution, in milliseconds.
@@ -49,12 +58,13 @@ func summarize(cfg config, bodyBytes int, elapsed time.Duration, workers []*work
 	if cfg.Body.Stream {
 		r.Mode = "stream"
 	}
-	var lat, ttfb []time.Duration
+	var lat, ttfb, lag []time.Duration
 	events := 0
 	for _, w := range workers {
 		for _, s := range w.samples {
 			lat = append(lat, s.latency)
 			ttfb = append(ttfb, s.ttfb)
+			lag = append(lag, s.lag)
 		}
 		for k, n := range w.errs {
 			r.ErrorKinds[k] += n
@@ -71,6 +81,11 @@ func summarize(cfg config, bodyBytes int, elapsed time.Duration, workers []*work
 	}
 	r.Latency = percentiles(lat)
 	r.TTFB = percentiles(ttfb)
+	if cfg.Rate > 0 {
+		r.Rate, r.Arrival = cfg.Rate, cfg.Arrival
+		l := percentiles(lag)
+		r.SendLag = &l
+	}
 	if cfg.Body.Stream && r.Requests+r.Errors > 0 {
 		r.EventsPerStream = float64(events) / float64(r.Requests+r.Errors)
 	}
@@ -120,8 +135,15 @@ func (r *Result) writeSummary(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s  p50 %.2fms  p90 %.2fms  p99 %.2fms  p99.9 %.2fms  max %.2fms\n",
 			name, p.P50, p.P90, p.P99, p.P999, p.Max)
 	}
+	if r.Rate > 0 {
+		fmt.Fprintf(w, "  open loop %.1f req/s (%s arrivals), at most %d in flight; latency and ttfb from the due time; %d missed\n",
+			r.Rate, r.Arrival, r.Concurrency, r.Missed)
+	}
 	row("latency", r.Latency)
 	row("ttfb", r.TTFB)
+	if r.SendLag != nil {
+		row("send lag", *r.SendLag)
+	}
 	if r.EventsPerStream > 0 {
 		fmt.Fprintf(w, "  events    %.1f per stream\n", r.EventsPerStream)
 	}

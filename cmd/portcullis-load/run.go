@@ -27,12 +27,20 @@ type config struct {
 	Timeout     time.Duration // per request
 	Body        bodySpec
 	APIKey      string // sent as a bearer token (the fake provider wants one; the gateway ignores it)
-	Clock       func() time.Time
+	// Rate, when above 0, makes the run open-loop: requests are due at
+	// Rate per second over all workers (Arrival: poisson or fixed gaps,
+	// Seed for the Poisson draws), Concurrency bounds how many are in
+	// flight, and latency and TTFB count from the due time.
+	Rate    float64
+	Arrival string
+	Seed    uint64
+	Clock   func() time.Time
 }
 
 // sample is one completed request.
 type sample struct {
 	latency, ttfb time.Duration
+	lag           time.Duration // open loop: send time minus due time
 }
 
 // worker state: its samples and errors, merged at the end.
@@ -84,7 +92,7 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	// protocol, identity or model, and keep handshakes out of the figures.
 	for _, c := range clients {
 		w := &worker{errs: map[string]int{}, buf: make([]byte, 32<<10)}
-		if _, err := w.do(ctx, c, cfg, url, body); err != nil {
+		if _, err := w.do(ctx, c, cfg, url, body, cfg.Clock()); err != nil {
 			if cfg.Proto == protoH3 && errors.Is(err, errTransport) {
 				return nil, fmt.Errorf("HTTP/3 to %s: %w (%v)", cfg.Target, errUnsupported, err)
 			}
@@ -97,9 +105,14 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		stop    atomic.Bool
 		wg      sync.WaitGroup
 		workers = make([]*worker, cfg.Concurrency)
+		sched   *schedule
 	)
 	start := cfg.Clock()
-	if cfg.Requests <= 0 {
+	if cfg.Rate > 0 {
+		if sched, err = newSchedule(start, cfg.Rate, cfg.Arrival, cfg.Seed, cfg.Requests, cfg.Duration); err != nil {
+			return nil, err
+		}
+	} else if cfg.Requests <= 0 {
 		t := time.AfterFunc(cfg.Duration, func() { stop.Store(true) })
 		defer t.Stop()
 	}
@@ -110,12 +123,16 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if sched != nil {
+				w.openLoop(ctx, sched, c, cfg, url, body)
+				return
+			}
 			for !stop.Load() && ctx.Err() == nil {
 				if cfg.Requests > 0 && issued.Add(1) > int64(cfg.Requests) {
 					return
 				}
 				t0 := cfg.Clock()
-				ttfb, err := w.do(ctx, c, cfg, url, body)
+				ttfb, err := w.do(ctx, c, cfg, url, body, t0)
 				if err != nil {
 					w.fail(err)
 					continue
@@ -126,7 +143,11 @@ func run(ctx context.Context, cfg config) (*Result, error) {
 	}
 	wg.Wait()
 	elapsed := cfg.Clock().Sub(start)
-	return summarize(cfg, len(body), elapsed, workers), nil
+	r := summarize(cfg, len(body), elapsed, workers)
+	if sched != nil {
+		r.Missed = sched.missed()
+	}
+	return r, nil
 }
 
 // Errors by kind; the kind is the map key in Result.Errors.
@@ -138,9 +159,9 @@ var (
 
 var doneMarker = []byte("data: [DONE]")
 
-// do sends one request and reads the whole response. It returns the time to
-// the first body byte.
-func (w *worker) do(ctx context.Context, c *http.Client, cfg config, url string, body []byte) (time.Duration, error) {
+// do sends one request and reads the whole response. It returns the time
+// from origin to the first body byte.
+func (w *worker) do(ctx context.Context, c *http.Client, cfg config, url string, body []byte, origin time.Time) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -152,7 +173,6 @@ func (w *worker) do(ctx context.Context, c *http.Client, cfg config, url string,
 	if cfg.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
 	}
-	t0 := cfg.Clock()
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errTransport, err)
@@ -172,7 +192,7 @@ func (w *worker) do(ctx context.Context, c *http.Client, cfg config, url string,
 		n, rerr := resp.Body.Read(w.buf)
 		if n > 0 {
 			if first {
-				ttfb, first = cfg.Clock().Sub(t0), false
+				ttfb, first = cfg.Clock().Sub(origin), false
 			}
 			if cfg.Body.Stream {
 				chunk := w.buf[:n]
