@@ -15,7 +15,12 @@
 // CPU time is its own. For each repeat and each mode (non-streaming chat,
 // then SSE streams of -events content events) it runs direct, baseline and
 // Portcullis back to back (A B C A B C ...), and Portcullis again over
-// HTTP/3 when the gateway serves it. Around each run it reads the measured
+// HTTP/3 when the gateway serves it. Then, per repeat, baseline and
+// Portcullis in turn at a light open-loop load (stream-light: -light-rate
+// streams/s with Poisson arrivals, the same arrivals for both, at most -light
+// in flight, latency and TTFB from each stream's due time), and with many
+// streams open (stream-open). -modes (BENCH_MODES) picks a subset, e.g.
+// BENCH_MODES=stream-light for the TTFB comparison alone. Around each run it reads the measured
 // process's utime+stime from /proc/PID/stat and its peak RSS (VmHWM from
 // /proc/PID/status, reset before each run through clear_refs).
 //

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,8 +24,10 @@ type options struct {
 	conc      int
 	conns     int
 	events    int
-	open      int // concurrent streams of the open-streams run; 0: skip it
-	light     int // concurrent streams of the light (non-saturating) stream run; 0: skip it
+	open      int     // concurrent streams of the open-streams run; 0: skip it
+	light     int     // streams in flight at most in the light (open-loop) stream run; 0: skip it
+	lightRate float64 // streams/s of the light run; 0: skip it
+	modes     map[string]bool
 	out       string
 	keep      bool
 	h3        bool
@@ -49,7 +52,9 @@ func mainErr() error {
 	flag.IntVar(&o.conns, "m", 4, "client connections")
 	flag.IntVar(&o.events, "events", 50, "content events per streamed response")
 	flag.IntVar(&o.open, "open-streams", int(envFloat("BENCH_OPEN_STREAMS", 1000)), "concurrent streams of the open-streams run, over 8 connections (0: skip; env BENCH_OPEN_STREAMS)")
-	flag.IntVar(&o.light, "light", int(envFloat("BENCH_LIGHT", 2)), "concurrent streams of the non-saturating stream run for TTFB, over 1 connection (0: skip; env BENCH_LIGHT)")
+	flag.IntVar(&o.light, "light", int(envFloat("BENCH_LIGHT", 16)), "streams in flight at most in the light open-loop stream run for TTFB, over 1 connection (0: skip; env BENCH_LIGHT)")
+	flag.Float64Var(&o.lightRate, "light-rate", envFloat("BENCH_LIGHT_RATE", 50), "streams/s of the light open-loop run, Poisson arrivals (env BENCH_LIGHT_RATE)")
+	modes := flag.String("modes", envString("BENCH_MODES", strings.Join(allModes, ",")), "modes to run, comma-separated, of "+strings.Join(allModes, ",")+" (env BENCH_MODES)")
 	flag.StringVar(&o.out, "out", "bench/results", "directory for latest.json and latest.md")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (SVIDs, config, logs, audit log)")
 	flag.BoolVar(&o.h3, "h3", true, "also measure Portcullis over HTTP/3 when it serves it")
@@ -58,6 +63,19 @@ func mainErr() error {
 	flag.Parse()
 	if o.seconds <= 0 || o.repeats < 1 {
 		return errors.New("seconds and repeats must be positive")
+	}
+	o.modes = map[string]bool{}
+	for _, m := range strings.Split(*modes, ",") {
+		if m = strings.TrimSpace(m); !slices.Contains(allModes, m) {
+			return fmt.Errorf("unknown mode %q (want some of %s)", m, strings.Join(allModes, ","))
+		}
+		o.modes[m] = true
+	}
+	if o.light <= 0 || o.lightRate <= 0 {
+		delete(o.modes, modeLight)
+	}
+	if o.open <= 0 {
+		delete(o.modes, modeOpen)
 	}
 	o.startedAt = time.Now()
 	for _, b := range []string{"portcullis", "portcullis-load", "baseline", "fakeprovider"} {
@@ -98,6 +116,13 @@ func mainErr() error {
 		rep.Notes = append(rep.Notes, "proxies ran with GOMAXPROCS="+v)
 	}
 	return rep.write(o.out, os.Stdout)
+}
+
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func envFloat(name string, def float64) float64 {
@@ -220,6 +245,9 @@ type loadResult struct {
 	Latency         map[string]float64 `json:"latency_ms"`
 	TTFB            map[string]float64 `json:"ttfb_ms"`
 	EventsPerStream float64            `json:"events_per_stream,omitempty"`
+	Rate            float64            `json:"rate,omitempty"` // open loop only
+	SendLag         map[string]float64 `json:"send_lag_ms,omitempty"`
+	Missed          int                `json:"missed,omitempty"`
 }
 
 var errUnsupported = errors.New("not supported by target")
@@ -232,19 +260,24 @@ func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
 	}
 	h3 := target{"portcullis", "https://" + e.gwAddr, e.gateway, "h3"}
 	h3note := "HTTP/3: not measured (-h3=false)"
-	modes := []string{"chat", "stream"}
+	var modes []string
+	for _, m := range []string{"chat", "stream"} {
+		if o.modes[m] {
+			modes = append(modes, m)
+		}
+	}
 
 	// Warm up every target in both modes: pools, heaps, decision cache.
 	warm := min(1.0, o.seconds/8)
-	for _, m := range modes {
+	for _, m := range []string{"chat", "stream"} {
 		for _, t := range targets {
-			if _, err := loadRun(ctx, o, e, t, m, warm); err != nil {
+			if _, err := loadRun(ctx, o, e, t, m, warm, 0); err != nil {
 				return nil, "", fmt.Errorf("warm-up %s %s: %w", t.name, m, err)
 			}
 		}
 	}
 	if o.h3 {
-		if _, err := loadRun(ctx, o, e, h3, "chat", warm); err != nil {
+		if _, err := loadRun(ctx, o, e, h3, "chat", warm, 0); err != nil {
 			if !errors.Is(err, errUnsupported) {
 				return nil, "", fmt.Errorf("warm-up portcullis h3: %w", err)
 			}
@@ -279,9 +312,11 @@ func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
 	// queueing), and many open streams at once (peak RSS).
 	// All light runs first: a process's peak RSS after many open streams
 	// stays high, and would be read as the light run's.
+	// The light runs alternate baseline and Portcullis (A B A B), each pair
+	// with the same Poisson arrivals.
 	for _, m := range []string{modeLight, modeOpen} {
 		for rep := 1; rep <= o.repeats; rep++ {
-			if (m == modeLight && o.light <= 0) || (m == modeOpen && o.open <= 0) {
+			if !o.modes[m] {
 				continue
 			}
 			for _, t := range targets[1:] {
@@ -289,8 +324,8 @@ func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
 				if err != nil {
 					return nil, "", err
 				}
-				fmt.Fprintf(os.Stderr, "bench: repeat %d %-6s %-10s %s  %8.1f req/s  %7.1f µs CPU/req  ttfb p99 %.2f ms  peak RSS %.0f MB  errors %d\n",
-					rep, m, t.name, t.proto, r.Load.RPS, r.CPUPerReqUS, r.Load.TTFB["p99"], r.PeakRSSMB, r.Load.Errors)
+				fmt.Fprintf(os.Stderr, "bench: repeat %d %-6s %-10s %s  %8.1f req/s  %7.1f µs CPU/req  ttfb p50 %.2f p99 %.2f ms  send lag p99 %.2f ms  peak RSS %.0f MB  errors %d missed %d\n",
+					rep, m, t.name, t.proto, r.Load.RPS, r.CPUPerReqUS, r.Load.TTFB["p50"], r.Load.TTFB["p99"], r.Load.SendLag["p99"], r.PeakRSSMB, r.Load.Errors, r.Load.Missed)
 				runs = append(runs, r)
 			}
 		}
@@ -300,9 +335,11 @@ func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
 
 // The extra stream modes (besides "chat" and "stream").
 const (
-	modeLight = "stream-light" // o.light streams over one connection
+	modeLight = "stream-light" // open loop, o.lightRate streams/s, at most o.light in flight, one connection
 	modeOpen  = "stream-open"  // o.open streams over 8 connections
 )
+
+var allModes = []string{"chat", "stream", modeLight, modeOpen}
 
 // shape is the load of a mode: concurrent streams, connections, streaming.
 func (o options) shape(mode string) (conc, conns int, stream bool) {
@@ -323,7 +360,7 @@ func measureOne(ctx context.Context, o options, e *env, t target, mode string, r
 		return run{}, err
 	}
 	up0, _ := cpuSeconds(upPID)
-	lr, err := loadRun(ctx, o, e, t, mode, o.seconds)
+	lr, err := loadRun(ctx, o, e, t, mode, o.seconds, uint64(rep))
 	if err != nil {
 		return run{}, fmt.Errorf("%s %s %s: %w", t.name, mode, t.proto, err)
 	}
@@ -350,7 +387,8 @@ func measureOne(ctx context.Context, o options, e *env, t target, mode string, r
 }
 
 // loadRun runs portcullis-load pinned to the load CPU and decodes its JSON.
-func loadRun(ctx context.Context, o options, e *env, t target, mode string, seconds float64) (loadResult, error) {
+// seed picks the arrivals of an open-loop (light) run.
+func loadRun(ctx context.Context, o options, e *env, t target, mode string, seconds float64, seed uint64) (loadResult, error) {
 	out := filepath.Join(e.f.dir, "load.json")
 	conc, conns, stream := o.shape(mode)
 	argv := []string{filepath.Join(o.bin, "portcullis-load"),
@@ -368,6 +406,10 @@ func loadRun(ctx context.Context, o options, e *env, t target, mode string, seco
 	}
 	if stream {
 		argv = append(argv, "-stream", "-events", strconv.Itoa(o.events))
+	}
+	if mode == modeLight {
+		argv = append(argv, "-rate", strconv.FormatFloat(o.lightRate, 'f', -1, 64), "-arrival", "poisson",
+			"-seed", strconv.FormatUint(seed, 10))
 	}
 	argv = pinned(o.loadCPU, argv...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -399,4 +441,15 @@ func (e *env) verifyAudit(o options) string {
 		return "audit log: verification FAILED: " + tail(out, 300)
 	}
 	return "audit log after the run: " + strings.Join(strings.Fields(tail(out, 300)), " ")
+}
+
+// modeList is the modes run, in the order they run.
+func (o options) modeList() []string {
+	var l []string
+	for _, m := range allModes {
+		if o.modes[m] {
+			l = append(l, m)
+		}
+	}
+	return l
 }

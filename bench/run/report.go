@@ -33,16 +33,18 @@ type machine struct {
 }
 
 type settings struct {
-	SecondsPerRun float64 `json:"seconds_per_run"`
-	Repeats       int     `json:"repeats"`
-	Concurrency   int     `json:"concurrency"`
-	Connections   int     `json:"connections"`
-	StreamEvents  int     `json:"stream_content_events"`
-	BodyBytes     int     `json:"body_bytes"`
-	LoadCPU       int     `json:"load_cpu"`
-	ProxyCPU      int     `json:"proxy_cpu"`
-	Light         int     `json:"stream_light_concurrency"`
-	OpenStreams   int     `json:"stream_open_concurrency"`
+	SecondsPerRun float64  `json:"seconds_per_run"`
+	Repeats       int      `json:"repeats"`
+	Concurrency   int      `json:"concurrency"`
+	Connections   int      `json:"connections"`
+	StreamEvents  int      `json:"stream_content_events"`
+	BodyBytes     int      `json:"body_bytes"`
+	LoadCPU       int      `json:"load_cpu"`
+	ProxyCPU      int      `json:"proxy_cpu"`
+	Light         int      `json:"stream_light_max_in_flight"`
+	LightRate     float64  `json:"stream_light_rate"` // streams/s, open loop, Poisson arrivals
+	Modes         []string `json:"modes"`
+	OpenStreams   int      `json:"stream_open_concurrency"`
 }
 
 // summary aggregates the repeats of one target, mode and protocol. Figures
@@ -63,7 +65,10 @@ type summary struct {
 	AddedP99        float64 `json:"added_latency_p99_ms_vs_direct"`
 	TTFBP50         float64 `json:"ttfb_p50_ms"`
 	TTFBP99         float64 `json:"ttfb_p99_ms"`
+	AddedTTFBP50    float64 `json:"added_ttfb_p50_ms_vs_baseline"`
 	AddedTTFBP99    float64 `json:"added_ttfb_p99_ms_vs_baseline"`
+	SendLagP99      float64 `json:"send_lag_p99_ms,omitempty"` // open loop: how late the generator sent
+	Missed          int     `json:"missed,omitempty"`          // open loop: total over runs
 	CPUPerReqUS     float64 `json:"cpu_us_per_req"`
 	CPUPerReqMinUS  float64 `json:"cpu_us_per_req_min"`
 	CPUPerReqMaxUS  float64 `json:"cpu_us_per_req_max"`
@@ -82,7 +87,7 @@ func buildReport(o options, runs []run) *report {
 		Settings: settings{
 			SecondsPerRun: o.seconds, Repeats: o.repeats, Concurrency: o.conc, Connections: o.conns,
 			StreamEvents: o.events, BodyBytes: 1024, LoadCPU: o.loadCPU, ProxyCPU: o.proxyCPU,
-			Light: o.light, OpenStreams: o.open,
+			Light: o.light, LightRate: o.lightRate, OpenStreams: o.open, Modes: o.modeList(),
 		},
 		Runs: runs,
 	}
@@ -114,6 +119,7 @@ func buildReport(o options, runs []run) *report {
 			s.Requests += r.Load.Requests
 			s.Errors += r.Load.Errors
 			s.PeakRSSMB = max(s.PeakRSSMB, r.PeakRSSMB)
+			s.Missed += r.Load.Missed
 			cpus = append(cpus, r.CPUPerReqUS)
 		}
 		s.RPS = med(rs, func(r run) float64 { return r.Load.RPS })
@@ -123,6 +129,7 @@ func buildReport(o options, runs []run) *report {
 		s.LatencyP999 = med(rs, func(r run) float64 { return r.Load.Latency["p99_9"] })
 		s.TTFBP50 = med(rs, func(r run) float64 { return r.Load.TTFB["p50"] })
 		s.TTFBP99 = med(rs, func(r run) float64 { return r.Load.TTFB["p99"] })
+		s.SendLagP99 = med(rs, func(r run) float64 { return r.Load.SendLag["p99"] })
 		s.CPUPerReqUS = median(cpus)
 		s.CPUPerReqMinUS, s.CPUPerReqMaxUS = slices.Min(cpus), slices.Max(cpus)
 		s.UpstreamCPUUS = med(rs, func(r run) float64 { return r.UpstreamUS })
@@ -132,6 +139,7 @@ func buildReport(o options, runs []run) *report {
 			s.AddedP99 = s.LatencyP99 - med(d, func(r run) float64 { return r.Load.Latency["p99"] })
 		}
 		if b, ok := groups[key{"baseline", k.mode, "h2"}]; ok && k.target != "direct" {
+			s.AddedTTFBP50 = s.TTFBP50 - med(b, func(r run) float64 { return r.Load.TTFB["p50"] })
 			s.AddedTTFBP99 = s.TTFBP99 - med(b, func(r run) float64 { return r.Load.TTFB["p99"] })
 			// Ratios pair each run with the baseline run of the same repeat,
 			// which ran seconds before it: that cancels slow drifts in the machine.
@@ -185,11 +193,12 @@ func (rep *report) markdown() string {
 		rep.Machine.Kernel, rep.Machine.GoVersion, rep.Machine.Pinned)
 	fmt.Fprintf(&b, "%d concurrent streams over %d HTTP/2 connections, ~%d-byte chat bodies, streams of %d content events; "+
 		"%d repeats of %gs per target and mode, interleaved. Medians over repeats; CPU range in brackets. "+
-		"stream-light: streams at a concurrency of %d over one connection (time to first byte with little queueing); "+
-		"stream-open: %d concurrent streams over 8 connections (peak RSS).\n\n",
+		"stream-light: open loop, %g streams/s with Poisson arrivals (the same per repeat for both proxies), at most %d in flight, "+
+		"over one connection, latency and TTFB from each stream's due time (time to first byte below saturation); "+
+		"stream-open: %d concurrent streams over 8 connections (peak RSS). Modes run: %s.\n\n",
 		rep.Settings.Concurrency, rep.Settings.Connections, rep.Settings.BodyBytes, rep.Settings.StreamEvents, rep.Settings.Repeats, rep.Settings.SecondsPerRun,
-		rep.Settings.Light, rep.Settings.OpenStreams)
-	b.WriteString("| target | mode | proto | req/s | latency p50 / p99 ms | added p50 / p99 vs direct ms | TTFB p50 / p99 ms | added TTFB p99 vs baseline ms | CPU µs/req | × baseline | peak RSS MB | errors |\n")
+		rep.Settings.LightRate, rep.Settings.Light, rep.Settings.OpenStreams, strings.Join(rep.Settings.Modes, ", "))
+	b.WriteString("| target | mode | proto | req/s | latency p50 / p99 ms | added p50 / p99 vs direct ms | TTFB p50 / p99 ms | added TTFB p50 / p99 vs baseline ms | CPU µs/req | × baseline | peak RSS MB | errors |\n")
 	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range rep.Results {
 		added, ttfbAdd, ratio := "—", "—", "—"
@@ -197,7 +206,7 @@ func (rep *report) markdown() string {
 			if s.Mode == "chat" || s.Mode == "stream" { // the modes with a direct run
 				added = fmt.Sprintf("%+.2f / %+.2f", s.AddedP50, s.AddedP99)
 			}
-			ttfbAdd = fmt.Sprintf("%+.2f", s.AddedTTFBP99)
+			ttfbAdd = fmt.Sprintf("%+.2f / %+.2f", s.AddedTTFBP50, s.AddedTTFBP99)
 			ratio = fmt.Sprintf("%.2f", s.RatioVsBaseline)
 		}
 		name := s.Target
@@ -209,6 +218,12 @@ func (rep *report) markdown() string {
 			s.CPUPerReqUS, s.CPUPerReqMinUS, s.CPUPerReqMaxUS, ratio, s.PeakRSSMB, s.Errors)
 	}
 	b.WriteString("\n")
+	for _, s := range rep.Results {
+		if s.Mode == modeLight {
+			fmt.Fprintf(&b, "- stream-light %s: send lag p99 %.2f ms (how late the load generator sent; in the TTFB of both proxies), %d streams missed\n",
+				s.Target, s.SendLagP99, s.Missed)
+		}
+	}
 	for _, n := range rep.Notes {
 		if n != "" {
 			fmt.Fprintf(&b, "- %s\n", n)
