@@ -14,10 +14,23 @@
 # decision cache key. The gateway checks expiry before asking.
 package portcullis
 
-# Exactly one definition holds for any input. The allow definitions carry
-# their reason and obligations inline: every extra rule on the allow path
-# costs an evaluation.
-decision := {
+# One definition, evaluated once: the allow branch asks `allow` (indexed on
+# input.action and input.principal.kind, so only the caller's rules run) and
+# then the action's allow_decision; only when nothing allowed does the else
+# branch compute the deny reasons. (Several unguarded `decision` definitions
+# would each be evaluated on every input, to check they do not conflict.)
+decision := allow_decision if {
+	allow
+} else := {
+	"allow": false,
+	"reasons": deny_reasons,
+	"obligations": {},
+} if not allow
+
+# allow_decision is the allowed decision for the action: one definition per
+# action, each guarded by input.action equality. The definitions carry their
+# reason and obligations inline: every extra rule costs an evaluation.
+allow_decision := {
 	"allow": true,
 	"reasons": [concat("", [
 		"model ", input.request.model,
@@ -31,12 +44,11 @@ decision := {
 	},
 } if {
 	input.action == "llm.invoke"
-	allow
 	not input.grant
 }
 
 # A grant narrows the tools to its scopes and may lower the token cap.
-decision := {
+allow_decision := {
 	"allow": true,
 	"reasons": [concat("", [
 		"model ", input.request.model,
@@ -52,15 +64,8 @@ decision := {
 	},
 } if {
 	input.action == "llm.invoke"
-	allow
 	input.grant
 }
-
-decision := {
-	"allow": false,
-	"reasons": deny_reasons,
-	"obligations": {},
-} if not allow
 
 # --- grants -----------------------------------------------------------------
 
@@ -83,19 +88,18 @@ grant_allows_llm_invoke if {
 
 # The kind's output cap comes from data.limits (for example
 # data.limits.agent.max_tokens); 0 means no cap.
-default kind_max_tokens := 0
-
-kind_max_tokens := data.limits[input.principal.kind].max_tokens
+# (One object.get rather than a default and a rule: one evaluation.)
+kind_max_tokens := object.get(data.limits, [input.principal.kind, "max_tokens"], 0)
 
 # With a grant, the lower of the kind's and the grant's caps (0 = no cap).
-grant_max_tokens := kind_max_tokens if input.grant.scopes.max_tokens == 0
-
-grant_max_tokens := input.grant.scopes.max_tokens if {
+# One else chain: the branches exclude each other, and a chain stops at the
+# first that holds where separate rules would all be evaluated.
+grant_max_tokens := kind_max_tokens if {
+	input.grant.scopes.max_tokens == 0
+} else := input.grant.scopes.max_tokens if {
 	kind_max_tokens == 0
 	input.grant.scopes.max_tokens > 0
-}
-
-grant_max_tokens := min([kind_max_tokens, input.grant.scopes.max_tokens]) if {
+} else := min([kind_max_tokens, input.grant.scopes.max_tokens]) if {
 	kind_max_tokens > 0
 	input.grant.scopes.max_tokens > 0
 }

@@ -20,7 +20,7 @@ package portcullis
 
 # The decision for the grant actions (base.rego decides llm.invoke). A grant
 # request's tools obligation is its own tools: the gateway intersects.
-decision := {
+allow_decision := {
 	"allow": true,
 	"reasons": [grant_action_reason],
 	"obligations": {
@@ -30,7 +30,7 @@ decision := {
 		"provider": "",
 	},
 } if {
-	allow
+	input.action in {"grant.mint", "grant.delegate", "task.complete", "grant.revoke"}
 	not input.request
 }
 

@@ -10,7 +10,7 @@
 # approvals.rego may add the require_approval obligation.
 package portcullis
 
-decision := {
+allow_decision := {
 	"allow": true,
 	"reasons": [concat("", [
 		"tool ", tool_ref,
@@ -18,10 +18,7 @@ decision := {
 		"s of tenant ", input.principal.tenant,
 	])],
 	"obligations": {"max_tokens": 0, "require_approval": require_approval, "provider": ""},
-} if {
-	input.action == "tool.call"
-	allow
-}
+} if input.action == "tool.call"
 
 allow if {
 	input.action == "tool.call"
