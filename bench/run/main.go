@@ -282,8 +282,10 @@ func measure(ctx context.Context, o options, e *env) ([]run, string, error) {
 				return nil, "", fmt.Errorf("warm-up portcullis h3: %w", err)
 			}
 			o.h3, h3note = false, "HTTP/3: not measured, the gateway does not serve it in this build"
-		} else {
+		} else if len(modes) > 0 {
 			h3note = "HTTP/3: Portcullis measured over h3 as well (rows proto h3)"
+		} else {
+			h3note = "HTTP/3: served, not measured (no chat or stream runs)"
 		}
 	}
 	var runs []run
