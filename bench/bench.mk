@@ -5,6 +5,8 @@
 #   BENCH_SECONDS=2 make bench    smoke run (~40 s)
 #   BENCH_REPEATS=3 make bench    more repeats, to see the noise
 #   BENCH_PROXY_GOMAXPROCS=2 make bench   same GOMAXPROCS for both proxies (default: 1 when pinned)
+#   BENCH_MODES=stream-light make bench   only some runs (chat, stream, stream-light, stream-open)
+#   BENCH_LIGHT_RATE=100 make bench       open-loop rate of the TTFB run (streams/s, default 50)
 #
 # Results: bench/results/latest.json and latest.md; the table is printed.
 
