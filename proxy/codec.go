@@ -116,9 +116,14 @@ func mayHoldToolCalls(data []byte) bool {
 	}
 }
 
+// maxStreamToolCalls bounds the tool calls a stream may carry; a stream
+// with more is stopped rather than relayed unchecked.
+const maxStreamToolCalls = 1024
+
 func chatChunk(t *tap, data []byte) error {
 	var c struct {
 		Choices []struct {
+			Index int `json:"index"`
 			Delta struct {
 				ToolCalls []struct {
 					Index    int    `json:"index"`
@@ -140,13 +145,22 @@ func chatChunk(t *tap, data []byte) error {
 	}
 	for _, ch := range c.Choices {
 		for _, d := range ch.Delta.ToolCalls {
-			if d.Index < 0 || d.Index > 1024 {
-				continue
+			// Each choice numbers its calls from 0 (n > 1): a call is its
+			// choice and index, so none passes as another's continuation.
+			key := [2]int{ch.Index, d.Index}
+			acc := t.chatCalls[key]
+			if acc == nil {
+				if len(t.chatCalls) >= maxStreamToolCalls {
+					// Relayed untracked, the call would skip re-authorization.
+					return fmt.Errorf("more than %d tool calls in one stream", maxStreamToolCalls)
+				}
+				if t.chatCalls == nil {
+					t.chatCalls = map[[2]int]*toolCallAcc{}
+				}
+				acc = newToolCall("", "")
+				t.chatCalls[key] = acc
+				t.calls = append(t.calls, acc)
 			}
-			for len(t.calls) <= d.Index {
-				t.calls = append(t.calls, newToolCall("", ""))
-			}
-			acc := t.calls[d.Index]
 			if d.ID != "" {
 				acc.id = d.ID
 			}

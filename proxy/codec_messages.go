@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 )
 
 // messagesCodec reads an Anthropic Messages event stream: usage from
@@ -118,8 +119,9 @@ func (c *messagesCodec) event(t *tap, ev *anthropicEvent) error {
 			if c.blocks == nil {
 				c.blocks = map[int]*toolCallAcc{}
 			}
-			if len(c.blocks) >= 1024 {
-				return nil
+			if len(c.blocks) >= maxStreamToolCalls {
+				// Relayed untracked, the call would skip re-authorization.
+				return fmt.Errorf("more than %d tool calls in one stream", maxStreamToolCalls)
 			}
 			acc := newToolCall(b.ID, b.Name)
 			c.blocks[ev.Index] = acc

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 )
 
 // responsesCodec reads an OpenAI Responses event stream: function calls from
@@ -74,13 +75,15 @@ func (c *responsesCodec) line(t *tap, line []byte) error {
 					if c.items == nil {
 						c.items = map[string]*toolCallAcc{}
 					}
-					if len(c.items) < 1024 {
-						acc := newToolCall(it.CallID, it.Name)
-						c.items[it.ID] = acc
-						t.calls = append(t.calls, acc)
-						if err := t.check(it.Name); err != nil {
-							return err
-						}
+					if len(c.items) >= maxStreamToolCalls {
+						// Relayed untracked, the call would skip re-authorization.
+						return fmt.Errorf("more than %d tool calls in one stream", maxStreamToolCalls)
+					}
+					acc := newToolCall(it.CallID, it.Name)
+					c.items[it.ID] = acc
+					t.calls = append(t.calls, acc)
+					if err := t.check(it.Name); err != nil {
+						return err
 					}
 				}
 			case "response.function_call_arguments.delta", "response.custom_tool_call_input.delta":

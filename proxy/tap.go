@@ -68,6 +68,8 @@ type tap struct {
 
 	usage *Usage
 	calls []*toolCallAcc
+	// chatCalls are a chat stream's calls by choice and tool call index.
+	chatCalls map[[2]int]*toolCallAcc
 
 	err      error // first upstream failure
 	halted   bool  // the gateway ended the stream (denied call, bad line)
