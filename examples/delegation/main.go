@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/portcullis-dev/portcullis/examples/internal/workload"
 )
 
 const agentID = "spiffe://dev.portcullis.local/tenant/acme/agent/demo-agent"
@@ -34,11 +34,11 @@ func main() {
 
 func run(addr, devDir, task string) error {
 	base := "https://" + addr
-	app, err := client(devDir, "app")
+	app, err := workload.DevHTTPClient(devDir, "app")
 	if err != nil {
 		return err
 	}
-	agent, err := client(devDir, "agent")
+	agent, err := workload.DevHTTPClient(devDir, "agent")
 	if err != nil {
 		return err
 	}
@@ -121,27 +121,6 @@ func apiError(err error) string {
 		return "allowed (unexpected)"
 	}
 	return err.Error()
-}
-
-// client is an HTTP client presenting the named dev SVID and trusting the
-// dev bundle.
-func client(devDir, name string) (*http.Client, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(devDir, name+".pem"), filepath.Join(devDir, name+"-key.pem"))
-	if err != nil {
-		return nil, err
-	}
-	pem, err := os.ReadFile(filepath.Join(devDir, "bundle.pem"))
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("bundle.pem holds no certificate")
-	}
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13},
-		ForceAttemptHTTP2: true,
-	}}, nil
 }
 
 // post sends a JSON request and decodes a JSON answer; a non-2xx answer is

@@ -2,22 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net/http"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/portcullis-dev/portcullis/examples/internal/workload"
 )
 
 func main() {
@@ -31,7 +28,7 @@ func main() {
 }
 
 func run(ctx context.Context, addr, devDir, city string) error {
-	hc, err := client(devDir, "app")
+	hc, err := workload.DevHTTPClient(devDir, "app")
 	if err != nil {
 		return err
 	}
@@ -112,25 +109,4 @@ func functionTool(t *mcp.Tool) openai.ChatCompletionToolUnionParam {
 	return openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
 		Name: t.Name, Description: openai.String(t.Description), Parameters: shared.FunctionParameters(schema),
 	})
-}
-
-// client is an HTTP client presenting the named dev SVID and trusting the
-// dev bundle.
-func client(devDir, name string) (*http.Client, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(devDir, name+".pem"), filepath.Join(devDir, name+"-key.pem"))
-	if err != nil {
-		return nil, err
-	}
-	pem, err := os.ReadFile(filepath.Join(devDir, "bundle.pem"))
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("bundle.pem holds no certificate")
-	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13},
-		ForceAttemptHTTP2: true,
-	}}, nil
 }
