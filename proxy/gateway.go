@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/identity"
+	"github.com/portcullis-dev/portcullis/internal/store"
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
@@ -59,6 +60,9 @@ type Config struct {
 	Grants *GrantOptions
 	// RateLimits are per-principal request limits by kind (ratelimit.go).
 	RateLimits map[identity.Kind]RateLimit
+	// RateState keeps the rate-limit counters; default this process's
+	// memory. The etcd store shares them between replicas.
+	RateState store.RateLimiter
 	// Approvals, when set, parks actions that need a human approval and
 	// serves /v1/approvals (approval.go); otherwise they are refused.
 	Approvals *ApprovalOptions
@@ -130,7 +134,7 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.mux.HandleFunc("GET /v1/models", g.listModels)
 	g.mux.HandleFunc("GET /v1/audit/checkpoint", g.serveCheckpoint)
-	g.limiter = newRateLimiter(cfg.RateLimits, cfg.Clock)
+	g.limiter = newRateLimiter(cfg.RateLimits, cfg.RateState, cfg.Clock)
 	if cfg.Grants != nil {
 		gr, err := newGrants(cfg.Grants)
 		if err != nil {

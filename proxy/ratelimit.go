@@ -1,97 +1,85 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/portcullis-dev/portcullis/identity"
+	"github.com/portcullis-dev/portcullis/internal/store"
 )
 
-// RateLimit is a token bucket per principal: Rate requests per second on
-// average, up to Burst at once.
+// RateLimit is a limit per principal: Rate requests per second on average,
+// up to Burst at once (GCRA, the continuous form of a token bucket).
 type RateLimit struct {
 	Rate  float64
 	Burst int
 }
 
-// rateLimiter keeps one bucket per SPIFFE ID, with limits by principal kind.
-// Buckets idle long enough to be full again are dropped when the map grows.
+// rateLimiter applies limits by principal kind to one allowance per SPIFFE
+// ID, kept in a store.RateLimiter: this process's memory by default, or
+// etcd, where every replica draws on the same allowance.
 type rateLimiter struct {
 	limits map[identity.Kind]RateLimit
-	clock  func() time.Time
-	mu     sync.Mutex
-	bucket map[string]*tokenBucket
+	state  store.RateLimiter
 }
 
-type tokenBucket struct {
-	tokens float64
-	last   time.Time
-}
-
-const maxBuckets = 100_000
-
-func newRateLimiter(limits map[identity.Kind]RateLimit, clock func() time.Time) *rateLimiter {
+func newRateLimiter(limits map[identity.Kind]RateLimit, state store.RateLimiter, clock func() time.Time) *rateLimiter {
 	if len(limits) == 0 {
 		return nil
 	}
-	return &rateLimiter{limits: limits, clock: clock, bucket: map[string]*tokenBucket{}}
+	if state == nil {
+		state = store.NewLocalRates(clock)
+	}
+	return &rateLimiter{limits: limits, state: state}
 }
 
-// allow takes one token from p's bucket. It returns how long to wait when
-// there is none.
-func (l *rateLimiter) allow(p identity.Principal) (bool, time.Duration) {
+// take takes one request from p's allowance. It returns how long to wait
+// when there is none, and an error wrapping store.ErrUnavailable when the
+// shared state cannot answer (the caller refuses: fail closed).
+func (l *rateLimiter) take(ctx context.Context, p identity.Principal) (bool, time.Duration, error) {
 	if l == nil {
-		return true, 0
+		return true, 0, nil
 	}
 	lim, ok := l.limits[p.Kind]
 	if !ok || lim.Rate <= 0 {
-		return true, 0
+		return true, 0, nil
 	}
-	burst := float64(max(lim.Burst, 1))
-	now := l.clock()
-	key := p.ID.String()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.bucket[key]
-	if !ok {
-		if len(l.bucket) >= maxBuckets {
-			l.sweep(now)
-		}
-		b = &tokenBucket{tokens: burst, last: now}
-		l.bucket[key] = b
-	}
-	b.tokens = math.Min(burst, b.tokens+now.Sub(b.last).Seconds()*lim.Rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) / lim.Rate * float64(time.Second))
-	}
-	b.tokens--
-	return true, 0
+	return l.state.AllowRate(ctx, p.ID.String(), store.Rate{PerSecond: lim.Rate, Burst: lim.Burst})
 }
 
-func (l *rateLimiter) sweep(now time.Time) {
-	for k, b := range l.bucket {
-		if now.Sub(b.last) > time.Minute {
-			delete(l.bucket, k)
-		}
+// allow is take for callers that only refuse: when the shared state cannot
+// answer, the request is refused as over the limit, with a one-second wait.
+func (l *rateLimiter) allow(p identity.Principal) (bool, time.Duration) {
+	ok, wait, err := l.take(context.Background(), p)
+	if err != nil {
+		return false, time.Second
 	}
+	return ok, wait
 }
 
 // allowRate applies the caller's rate limit; over it, it audits and answers
-// 429 with Retry-After.
+// 429 with Retry-After. When the shared rate-limit state cannot answer it
+// audits and answers 503 state_unavailable.
 func (g *Gateway) allowRate(w http.ResponseWriter, r *http.Request, a *action) bool {
-	ok, wait := g.limiter.allow(a.c.principal)
+	ok, wait, err := g.limiter.take(r.Context(), a.c.principal)
+	if err != nil {
+		g.log.WithError(err).WithField("request_id", a.c.id).Error("rate-limit state unavailable: refusing")
+		a.d.Allow = false
+		g.refuseAction(w, r, a, http.StatusServiceUnavailable, codeStore,
+			"the gateway cannot reach its shared rate-limit state, so it refuses rather than guess; try again later")
+		return false
+	}
 	if ok {
 		return true
 	}
-	secs := int(math.Ceil(wait.Seconds()))
-	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	lim := g.limiter.limits[a.c.principal.Kind]
 	g.refuseAction(w, r, a, http.StatusTooManyRequests, codeRateLimited,
-		fmt.Sprintf("rate limit for %s principals exceeded (%g requests/s, burst %d); retry after %ds", a.c.principal.Kind, lim.Rate, lim.Burst, max(secs, 1)))
+		fmt.Sprintf("rate limit for %s principals exceeded (%g requests/s, burst %d); retry after %ds", a.c.principal.Kind, lim.Rate, lim.Burst, secs))
 	return false
 }

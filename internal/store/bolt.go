@@ -42,9 +42,16 @@ type Bolt struct {
 	mu          sync.RWMutex
 	revokedID   map[string]struct{}
 	revokedTask map[string]struct{}
+
+	// rates are in memory: one node's rate-limit state needs no disk, and
+	// a bbolt transaction per request would fsync.
+	rates *LocalRates
 }
 
-var _ Store = (*Bolt)(nil)
+var (
+	_ Store       = (*Bolt)(nil)
+	_ RateLimiter = (*Bolt)(nil)
+)
 
 // OpenBolt opens (creating if needed, 0600) the store at path and loads its
 // revocations.
@@ -59,7 +66,8 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	b := &Bolt{db: db, clock: opts.Clock, revokedID: map[string]struct{}{}, revokedTask: map[string]struct{}{}}
+	b := &Bolt{db: db, clock: opts.Clock, revokedID: map[string]struct{}{}, revokedTask: map[string]struct{}{},
+		rates: NewLocalRates(opts.Clock)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketGrants, bucketChildren, bucketRevGrant, bucketRevTask, bucketBudgets} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -82,6 +90,11 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("store: load %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// AllowRate implements RateLimiter in memory (see LocalRates).
+func (b *Bolt) AllowRate(ctx context.Context, key string, r Rate) (bool, time.Duration, error) {
+	return b.rates.AllowRate(ctx, key, r)
 }
 
 // Close closes the file.

@@ -38,6 +38,9 @@ type EtcdOptions struct {
 	StaleAfter time.Duration
 	// ProbeInterval is how often the view is confirmed (default StaleAfter/4).
 	ProbeInterval time.Duration
+	// LeaseGranularity is the slot of the leases that expire keys (default
+	// 10s): a key is deleted between its due time and one slot later.
+	LeaseGranularity time.Duration
 	Clock         func() time.Time
 	Logger        logrus.FieldLogger
 }
@@ -61,6 +64,7 @@ type EtcdOptions struct {
 //	revoked/grants/<id>         {"at":…, "reason":…}
 //	revoked/tasks/<task>        {"at":…, "reason":…}
 //	budgets/<key>               tokens used, decimal
+//	ratelimits/<key>            GCRA theoretical arrival time, unix ns (leased)
 type Etcd struct {
 	cli   *clientv3.Client
 	opts  EtcdOptions
@@ -75,6 +79,8 @@ type Etcd struct {
 	probe       probe     // the latest confirmation in flight
 
 	budgetMu [budgetStripes]sync.Mutex
+	rates    rateCache
+	leases   *leases
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -113,6 +119,9 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Etcd, error) {
 	if opts.ProbeInterval <= 0 {
 		opts.ProbeInterval = opts.StaleAfter / 4
 	}
+	if opts.LeaseGranularity <= 0 {
+		opts.LeaseGranularity = 10 * time.Second
+	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -137,7 +146,7 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Etcd, error) {
 	s := &Etcd{
 		cli: cli, opts: opts, clock: opts.Clock, log: opts.Logger.WithField("store", "etcd"),
 		revokedID: map[string]struct{}{}, revokedTask: map[string]struct{}{},
-		done: make(chan struct{}),
+		done: make(chan struct{}), leases: newLeases(cli, opts.LeaseGranularity),
 	}
 	lctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
