@@ -25,10 +25,14 @@
 //
 // Concurrent Appends share writes and fsyncs: one writer goroutine drains
 // the queue, gives each record the next seq, the time and the hash of the
-// previous record, writes up to Options.MaxBatch records with one write and
-// one fsync, then wakes their callers. Before the next write it waits
-// briefly (at most Options.MaxLinger) for those callers' next records, so
-// steady concurrent load shares each fsync instead of alternating halves.
+// previous record, and writes up to Options.MaxBatch records with one
+// write; a syncer goroutine fsyncs that group and then wakes its callers.
+// One fsync is in flight at a time, and while it runs the writer stages the
+// records that arrive, so under load fsyncs run back to back, each shared
+// by every record that came in during the last. When the syncer is free the
+// writer waits briefly (at most Options.MaxLinger) for the callers of the
+// group just acknowledged to queue their next records, so steady concurrent
+// load shares each fsync instead of alternating halves.
 // Events are encoded in the caller's goroutine, into pooled buffers, by a
 // hand-written encoder that writes exactly the bytes encoding/json would
 // (FuzzAppendEvent holds the two together); the writer only adds the three

@@ -71,16 +71,23 @@ type Log struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	pending []*entry
-	want    int    // pending entries that wake the writer (see run)
 	lingerN uint64 // run's linger timer generation; a stale timer does not end a later wait
 	lingerT uint64 // the generation whose timer fired
-	closed  bool
-	failed  error // wraps ErrFailed once set
+	// The syncer: run hands it one written group at a time on syncC.
+	syncIdle  bool          // no group is being fsync'd
+	spare     []*entry      // the syncer's last group slice, for reuse
+	lastGroup int           // records in the syncer's last group
+	syncC     chan syncReq  // capacity 1
+	syncDone  chan struct{} // closed when the syncer exits
+	closed    bool
+	failed    error // wraps ErrFailed once set
 
-	size  atomic.Uint64 // records durably written (= next seq)
-	syncs atomic.Uint64 // fsyncs of segment files, for benchmarks
-	syncT atomic.Int64  // nanoseconds spent in those fsyncs, for benchmarks
-	done  chan struct{} // closed when the writer goroutine exits
+	size     atomic.Uint64 // records durably written (= next seq)
+	staged   atomic.Uint64 // records given a seq by the writer
+	syncs    atomic.Uint64 // fsyncs of segment files, for benchmarks
+	syncT    atomic.Int64  // nanoseconds spent in those fsyncs, for benchmarks
+	lastSync atomic.Int64  // nanoseconds of the last fsync, for lingering
+	done     chan struct{} // closed when the writer goroutine exits
 
 	w    writer   // owned by the writer goroutine after Open
 	rd   *Reader  // records, hashes and proofs up to Size
@@ -155,7 +162,8 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, opts: opts, log: opts.Logger.WithField("component", "audit"), done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
-	l.want = 1
+	l.syncIdle = true
+	l.syncC, l.syncDone = make(chan syncReq, 1), make(chan struct{})
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
@@ -179,6 +187,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.size.Store(l.w.seq)
+	l.staged.Store(l.w.seq)
 	if l.rd, err = openReader(dir, l.Size); err == nil {
 		if err = l.openCheckpoints(); err != nil {
 			l.rd.Close()
@@ -236,9 +245,7 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 		err = ErrClosed
 	default:
 		l.pending = append(l.pending, e)
-		if len(l.pending) >= l.want {
-			l.cond.Signal()
-		}
+		l.cond.Signal()
 	}
 	l.mu.Unlock()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -18,9 +19,13 @@ type faultyFile struct {
 	failWrite, failSync, halfWrite atomic.Bool
 	block                          chan struct{} // if non-nil, Write waits on it
 	entered                        chan struct{} // signalled when Write starts
+	syncBlock                      chan struct{} // if non-nil, Sync waits on it
+	syncEntered                    chan struct{} // if non-nil, signalled when Sync starts
+	writes                         atomic.Int64  // Write calls
 }
 
 func (f *faultyFile) Write(b []byte) (int, error) {
+	f.writes.Add(1)
 	if f.entered != nil {
 		select {
 		case f.entered <- struct{}{}:
@@ -41,6 +46,12 @@ func (f *faultyFile) Write(b []byte) (int, error) {
 }
 
 func (f *faultyFile) Sync() error {
+	if f.syncEntered != nil {
+		f.syncEntered <- struct{}{}
+	}
+	if f.syncBlock != nil {
+		<-f.syncBlock
+	}
 	if f.failSync.Load() {
 		return errors.New("injected fsync error")
 	}
@@ -102,6 +113,59 @@ func TestAppendFailsClosed(t *testing.T) {
 			}
 			if err != nil || rep.Records != 3 {
 				t.Errorf("Verify: got %+v, %v; want 3 records and no half record", rep, err)
+			}
+		})
+	}
+}
+
+// TestAppendPipelined holds one group's fsync and checks what the writer
+// does meanwhile: it stages the records that arrive but writes nothing until
+// the fsync returns, acknowledges nobody early, and when that fsync fails,
+// fails the staged group too.
+func TestAppendPipelined(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fsync fails=%v", fail), func(t *testing.T) {
+			ff := &faultyFile{}
+			l, _ := openTaggedSync(t, ff)
+			appendN(t, l, 2)
+			ff.syncEntered, ff.syncBlock = make(chan struct{}, 8), make(chan struct{})
+			ctx := context.Background()
+			first := make(chan error, 1)
+			go func() { _, err := l.Append(ctx, &Event{Type: "decision", RequestID: "a"}); first <- err }()
+			<-ff.syncEntered // group {a} is written and its fsync is held
+			writes := ff.writes.Load()
+			second := make(chan error, 3)
+			for _, id := range []string{"b", "c", "d"} {
+				go func() { _, err := l.Append(ctx, &Event{Type: "decision", RequestID: id}); second <- err }()
+			}
+			waitFor(t, func() bool { return l.Stats().Staged == 6 })
+			if got := ff.writes.Load(); got != writes {
+				t.Errorf("writes during a held fsync: %d, want none", got-writes)
+			}
+			if got := l.Size(); got != 2 {
+				t.Errorf("Size during a held fsync = %d, want 2", got)
+			}
+			select {
+			case err := <-first:
+				t.Fatalf("Append returned before its fsync: %v", err)
+			default:
+			}
+			ff.failSync.Store(fail)
+			close(ff.syncBlock)
+			errs := []error{<-first, <-second, <-second, <-second}
+			for i, err := range errs {
+				if fail != errors.Is(err, ErrFailed) {
+					t.Errorf("Append %d: err = %v, want failure %v", i, err, fail)
+				}
+			}
+			want := uint64(6)
+			if fail {
+				want = 2
+			} else if got := ff.writes.Load() - writes; got != 1 {
+				t.Errorf("writes for the three records staged during the fsync: %d, want 1", got)
+			}
+			if got := l.Size(); got != want {
+				t.Errorf("Size = %d, want %d", got, want)
 			}
 		})
 	}
@@ -315,5 +379,15 @@ func TestAppendCancelledContext(t *testing.T) {
 	}
 	if l.Size() != 0 {
 		t.Errorf("Size: got %d, want 0", l.Size())
+	}
+}
+
+// waitFor polls cond for up to ten seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
 	}
 }

@@ -19,9 +19,10 @@ func (l *Log) Err() error {
 type Stats struct {
 	Records uint64 // records durably written
 	Syncs   uint64 // fsyncs of segment files; Records/Syncs is the mean group-commit size
+	Staged  uint64 // records given a seq; Staged-Records are staged or written, not yet durable
 }
 
 // Stats returns the log's counters.
 func (l *Log) Stats() Stats {
-	return Stats{Records: l.size.Load(), Syncs: l.syncs.Load()}
+	return Stats{Records: l.size.Load(), Syncs: l.syncs.Load(), Staged: l.staged.Load()}
 }

@@ -21,80 +21,184 @@ type writer struct {
 	tree    *tree
 }
 
-// run is the writer goroutine. It commits records in groups: it claims the
-// queued entries and stages them (line, chain hash, tree hashes into w.buf),
-// then writes the group with one write and one fsync and wakes its callers.
-// A group holds at most MaxBatch records.
+// run is the writer goroutine. It commits records in groups with at most
+// one fsync in flight: while the syncer goroutine fsyncs one group, run
+// claims the entries that arrive and stages them (line, chain hash, tree
+// hashes into w.buf); as soon as the syncer is idle again, run writes the
+// staged group with one write, hands it to the syncer and goes on staging.
+// Under load the disk is kept busy with back-to-back fsyncs, each shared by
+// every record that arrived during the previous one, and the hashing of the
+// next group overlaps the fsync of the last; a lone caller waits for one
+// write and one fsync. A group holds at most MaxBatch records: past that,
+// run waits for the syncer.
+//
+// Before the syncer is handed a group, run may linger (see linger) for the
+// callers of the group just made durable, who are queueing their next
+// records, so that steady load does not split into a small group and a
+// large one.
+//
+// Rotation needs every written record durable first: it waits for the
+// syncer to be idle and commits synchronously (commitSync).
 func (l *Log) run() {
 	defer close(l.done)
+	go l.syncer()
+	defer func() {
+		close(l.syncC)
+		<-l.syncDone
+	}()
+	w := &l.w
 	var taken []*entry
-	last, lastSync := 0, time.Duration(0) // records and commit time of the previous round
 	for {
 		l.mu.Lock()
-		for len(l.pending) == 0 && !l.closed {
+		for {
+			if len(l.pending) > 0 && len(w.group) < l.opts.MaxBatch {
+				break // stage new arrivals, also while an fsync runs
+			}
+			if l.syncIdle && len(w.group) > 0 {
+				break // commit what is staged
+			}
+			if l.closed && l.syncIdle && len(l.pending) == 0 && len(w.group) == 0 {
+				l.mu.Unlock()
+				return
+			}
 			l.cond.Wait()
 		}
-		if len(l.pending) == 0 {
-			l.mu.Unlock()
-			return
-		}
-		// Gathering: the callers of the previous round were woken when its
-		// fsync returned and are queueing their next records now; writing
-		// as soon as the first of them arrives would split them over two
-		// fsyncs, so the writer stages what is there, then waits (one
-		// wake-up) until as many as last time are in, or for a quarter of
-		// the last commit's write+fsync time (at most MaxLinger), whichever
-		// comes first. A lone caller never waits: last is 1. Waking for
-		// every few arrivals instead was measured: it costs more CPU than
-		// the overlap saves on two cores, and makes groups smaller.
-		target := min(last, l.opts.MaxBatch)
-		wait := min(lastSync/4, l.opts.MaxLinger)
-		var timer *time.Timer
-		l.lingerN++
-		gen := l.lingerN
-		if wait > 0 && len(l.pending) < target {
-			timer = time.AfterFunc(wait, func() {
-				l.mu.Lock()
-				l.lingerT = gen
-				l.cond.Signal()
-				l.mu.Unlock()
-			})
-		}
-		n := 0
-		for {
-			taken, l.pending = l.pending, taken[:0]
+		if len(l.pending) > 0 && len(w.group) < l.opts.MaxBatch {
+			n := min(len(l.pending), l.opts.MaxBatch-len(w.group))
+			taken = append(taken[:0], l.pending[:n]...)
+			rest := copy(l.pending, l.pending[n:])
+			clear(l.pending[rest:])
+			l.pending = l.pending[:rest]
 			failed := l.failed
 			l.mu.Unlock()
-			n += len(taken)
 			l.stageAll(taken, failed)
 			clear(taken)
-			taken = taken[:0]
-			l.mu.Lock()
-			if timer == nil || n >= target || l.closed || l.failed != nil || l.lingerT == gen {
-				break
-			}
-			l.want = target - n
-			for len(l.pending) < l.want && l.lingerT != gen && !l.closed {
-				l.cond.Wait()
-			}
-			l.want = 1
-			if len(l.pending) == 0 {
-				break
-			}
+			continue
 		}
+		if l.linger() {
+			l.mu.Unlock()
+			continue // more arrived: stage them first
+		}
+		l.syncIdle = false
+		failed := l.failed
 		l.mu.Unlock()
-		if timer != nil {
-			timer.Stop()
+		if failed != nil {
+			l.failStaged(failed)
+			l.setSyncIdle()
+			continue
 		}
-		t0 := time.Now()
-		_ = l.finish()
-		last, lastSync = n, time.Since(t0)
+		l.commitAsync()
 	}
 }
 
-// stageAll stages each entry of taken that its caller has not withdrawn,
-// committing the group whenever it reaches MaxBatch. Once the log has
-// failed, it fails the entries instead.
+// linger is called with l.mu held, the syncer idle and a group staged. If
+// the group is smaller than the last one the syncer acknowledged, it waits
+// for as many arrivals as make up the difference, or a quarter of the last
+// fsync's time (at most MaxLinger), whichever comes first. It reports
+// whether entries arrived to stage. A lone caller never waits: its last
+// group was 1. Lingering was measured on two cores: without it, 64 steady
+// writers settle into groups of a few and of the rest, and get fewer
+// records per fsync.
+func (l *Log) linger() bool {
+	want := min(l.lastGroup, l.opts.MaxBatch) - len(l.w.group)
+	wait := min(time.Duration(l.lastSync.Load())/4, l.opts.MaxLinger)
+	if want <= 0 || wait <= 0 || l.closed || l.failed != nil {
+		return false
+	}
+	l.lingerN++
+	gen := l.lingerN
+	timer := time.AfterFunc(wait, func() {
+		l.mu.Lock()
+		l.lingerT = gen
+		l.cond.Signal()
+		l.mu.Unlock()
+	})
+	for len(l.pending) < want && l.lingerT != gen && !l.closed && l.failed == nil {
+		l.cond.Wait()
+	}
+	timer.Stop()
+	return len(l.pending) > 0
+}
+
+// commitAsync writes the staged group, with its stored hashes and index
+// entries, and hands it to the syncer, which the caller has marked busy.
+func (l *Log) commitAsync() {
+	w := &l.w
+	err := l.write(w.buf)
+	if err == nil {
+		if terr := w.tree.flush(); terr != nil {
+			err = fmt.Errorf("%w: %w", ErrFailed, terr)
+		}
+	}
+	if err != nil {
+		l.fail(err)
+		l.setSyncIdle()
+		return
+	}
+	w.buf = w.buf[:0]
+	req := syncReq{f: w.f, name: w.segName, group: w.group, size: w.seq}
+	l.mu.Lock()
+	w.group, l.spare = l.spare[:0], nil
+	l.mu.Unlock()
+	l.syncC <- req
+}
+
+// syncReq is a written group for the syncer to make durable.
+type syncReq struct {
+	f     segmentFile
+	name  string
+	group []*entry
+	size  uint64 // the log's size once the group is durable
+}
+
+// syncer fsyncs the groups commitAsync hands it, one at a time, then
+// publishes the new size and wakes the group's callers. On an fsync error
+// the log fails: the group's callers get the error, and so does every
+// later Append.
+func (l *Log) syncer() {
+	defer close(l.syncDone)
+	for req := range l.syncC {
+		err := l.sync(req.f, req.name)
+		if err != nil {
+			l.setFailed(err)
+			for _, e := range req.group {
+				e.finish(0, err)
+			}
+		} else {
+			l.size.Store(req.size)
+			for _, e := range req.group {
+				e.finish(e.seq, nil)
+			}
+		}
+		clear(req.group)
+		l.mu.Lock()
+		l.lastGroup = len(req.group)
+		l.spare = req.group[:0]
+		l.syncIdle = true
+		l.cond.Signal()
+		l.mu.Unlock()
+	}
+}
+
+// setSyncIdle marks the syncer idle after a group that never reached it.
+func (l *Log) setSyncIdle() {
+	l.mu.Lock()
+	l.syncIdle = true
+	l.mu.Unlock()
+}
+
+// waitSyncIdle waits until the syncer has made every handed-over group
+// durable.
+func (l *Log) waitSyncIdle() {
+	l.mu.Lock()
+	for !l.syncIdle {
+		l.cond.Wait()
+	}
+	l.mu.Unlock()
+}
+
+// stageAll stages each entry of taken that its caller has not withdrawn.
+// Once the log has failed, it fails the entries instead.
 func (l *Log) stageAll(taken []*entry, failed error) {
 	for _, e := range taken {
 		if !e.state.CompareAndSwap(entryQueued, entryClaimed) {
@@ -105,12 +209,7 @@ func (l *Log) stageAll(taken []*entry, failed error) {
 			continue
 		}
 		l.w.group = append(l.w.group, e)
-		if failed = l.stage(e); failed != nil {
-			continue
-		}
-		if len(l.w.group) >= l.opts.MaxBatch {
-			failed = l.finish()
-		}
+		failed = l.stage(e)
 	}
 }
 
@@ -130,7 +229,8 @@ func (l *Log) stage(e *entry) error {
 		// one with this line. The chain runs across segments.
 		line := w.buf[start:]
 		w.buf, w.group = w.buf[:start], w.group[:len(w.group)-1]
-		if err := l.finish(); err != nil {
+		l.waitSyncIdle()
+		if err := l.commitSync(); err != nil {
 			e.finish(0, err)
 			return err
 		}
@@ -155,17 +255,28 @@ func (l *Log) stage(e *entry) error {
 	w.buf = append(w.buf, '\n')
 	e.seq = w.seq
 	w.seq++
+	l.staged.Store(w.seq)
 	return nil
 }
 
-// finish commits the group: one write, one fsync, then the stored hashes
-// and index entries, and only then the callers are woken.
-func (l *Log) finish() error {
+// commitSync commits the staged group synchronously: one write, one
+// fsync, then the stored hashes and index entries, and only then the
+// callers are woken. The syncer must be idle.
+func (l *Log) commitSync() error {
 	w := &l.w
 	if len(w.group) == 0 && len(w.buf) == 0 {
 		return nil
 	}
-	err := l.flush(w.buf)
+	l.mu.Lock()
+	failed := l.failed
+	l.mu.Unlock()
+	if failed != nil {
+		return l.fail(failed)
+	}
+	err := l.write(w.buf)
+	if err == nil {
+		err = l.sync(w.f, w.segName)
+	}
 	if err == nil {
 		if terr := w.tree.flush(); terr != nil {
 			err = fmt.Errorf("%w: %w", ErrFailed, terr)
@@ -184,41 +295,66 @@ func (l *Log) finish() error {
 	return nil
 }
 
-// fail marks the log failed with err and fails every entry of the group.
+// fail marks the log failed with err and fails the staged group.
 func (l *Log) fail(err error) error {
-	w := &l.w
+	l.setFailed(err)
+	l.failStaged(err)
+	return err
+}
+
+// setFailed marks the log failed with err; the first failure is logged.
+func (l *Log) setFailed(err error) {
 	l.mu.Lock()
-	l.failed = err
+	first := l.failed == nil
+	if first {
+		l.failed = err
+	}
+	l.cond.Signal()
 	l.mu.Unlock()
-	l.log.WithError(err).Error("audit: log failed; refusing further records")
+	if first {
+		l.log.WithError(err).Error("audit: log failed; refusing further records")
+	}
+}
+
+// failStaged fails every entry of the staged group with err.
+func (l *Log) failStaged(err error) {
+	w := &l.w
 	for _, e := range w.group {
 		e.finish(0, err)
 	}
 	clear(w.group)
 	w.group = w.group[:0]
 	w.buf = w.buf[:0]
-	return err
 }
 
-// flush writes b to the current segment and fsyncs it. On a write error it
-// tries to cut the segment back so no half record is left behind.
-func (l *Log) flush(b []byte) error {
+// write writes b to the current segment. On a write error it tries to cut
+// the segment back so no half record is left behind.
+func (l *Log) write(b []byte) error {
 	w := &l.w
-	if len(b) > 0 {
-		if _, err := w.f.Write(b); err != nil {
-			_ = w.f.Truncate(w.segSize)
-			return fmt.Errorf("%w: write %s: %w", ErrFailed, w.segName, err)
-		}
-		w.segSize += int64(len(b))
+	if len(b) == 0 {
+		return nil
 	}
-	if !l.opts.NoSync {
-		t0 := time.Now()
-		if err := w.f.Sync(); err != nil {
-			return fmt.Errorf("%w: fsync %s: %w", ErrFailed, w.segName, err)
-		}
-		l.syncT.Add(int64(time.Since(t0)))
-		l.syncs.Add(1)
+	if _, err := w.f.Write(b); err != nil {
+		_ = w.f.Truncate(w.segSize)
+		return fmt.Errorf("%w: write %s: %w", ErrFailed, w.segName, err)
 	}
+	w.segSize += int64(len(b))
+	return nil
+}
+
+// sync fsyncs segment f, unless the log runs without fsync.
+func (l *Log) sync(f segmentFile, name string) error {
+	if l.opts.NoSync {
+		return nil
+	}
+	t0 := time.Now()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("%w: fsync %s: %w", ErrFailed, name, err)
+	}
+	d := time.Since(t0)
+	l.lastSync.Store(int64(d))
+	l.syncT.Add(int64(d))
+	l.syncs.Add(1)
 	return nil
 }
 

@@ -31,6 +31,12 @@ func Append(buf []byte, s string, html bool) []byte {
 	buf = append(buf, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip plain bytes eight at a time: most of what the gateway
+		// writes (ids, digests, names) needs no escaping.
+		i += plainRun(s[i:], html)
+		if i == len(s) {
+			break
+		}
 		if b := s[i]; b < utf8.RuneSelf {
 			if tbl[b] {
 				i++
@@ -76,4 +82,44 @@ func Append(buf []byte, s string, html bool) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+// plainRun returns the length of the longest prefix of s, in whole blocks
+// of eight bytes, that Append copies as it is.
+func plainRun(s string, html bool) int {
+	n := 0
+	for ; n+8 <= len(s); n += 8 {
+		if !plain8(load8(s[n:n+8]), html) {
+			break
+		}
+	}
+	return n
+}
+
+// load8 reads eight bytes little-endian; the compiler makes it one load.
+func load8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasZero reports whether any byte of x is zero.
+func hasZero(x uint64) bool { return (x-lsb)&^x&msb != 0 }
+
+// hasByte reports whether any byte of x is b.
+func hasByte(x uint64, b byte) bool { return hasZero(x ^ (lsb * uint64(b))) }
+
+// plain8 reports whether all eight bytes of x are ones Append copies as
+// they are: ASCII, not a control character, not '"' or '\\', and with html
+// not '<', '>' or '&'.
+func plain8(x uint64, html bool) bool {
+	if x&msb != 0 || (x-lsb*0x20)&^x&msb != 0 || hasByte(x, '"') || hasByte(x, '\\') {
+		return false
+	}
+	return !html || !(hasByte(x, '<') || hasByte(x, '>') || hasByte(x, '&'))
 }

@@ -44,3 +44,42 @@ func FuzzAppend(f *testing.F) {
 		}
 	})
 }
+
+func TestPlain8(t *testing.T) {
+	// Each byte value in each of the eight positions, among plain bytes.
+	for pos := range 8 {
+		for b := range 256 {
+			block := []byte("abcdefgh")
+			block[pos] = byte(b)
+			for _, html := range []bool{false, true} {
+				want := b < 0x80 && safe[boolIndex(html)][b]
+				if got := plain8(load8(string(block)), html); got != want {
+					t.Errorf("plain8(%q, html=%v) = %v, want %v", block, html, got, want)
+				}
+			}
+		}
+	}
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, bc := range []struct{ name, s string }{
+		{"digest", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		{"spiffe", "spiffe://example.org/tenant/acme/agent/triage-bot"},
+		{"escapes", "line one\nline \"two\" <b>&</b>"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 256)
+			b.SetBytes(int64(len(bc.s)))
+			for b.Loop() {
+				buf = Append(buf[:0], bc.s, true)
+			}
+		})
+	}
+}
