@@ -40,11 +40,12 @@ func report(b *testing.B, l *Log, cpu0 time.Duration) {
 func BenchmarkAppend(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
-		writers int // per GOMAXPROCS; 0 = one goroutine
+		writers int // per GOMAXPROCS; 0 = one goroutine; -n: one goroutine appending batches of n
 		noSync  bool
 		linger  time.Duration
 	}{
 		{"writers=1/fsync", 0, false, 0},
+		{"writers=1/batch=64/fsync", -64, false, 0},
 		{"writers=64/fsync", 64, false, 0},
 		{"writers=64/fsync/nolinger", 64, false, -1},
 		{"writers=64/nosync", 64, true, 0},
@@ -54,6 +55,22 @@ func BenchmarkAppend(b *testing.B) {
 			ev := benchEvent()
 			ctx := context.Background()
 			cpu0 := cpuTime()
+			if n := -bc.writers; n > 0 {
+				evs := make([]*Event, n)
+				for i := range evs {
+					evs[i] = ev
+				}
+				for b.Loop() {
+					if _, err := l.AppendBatch(ctx, evs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				// Each op is a batch: report per record.
+				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+				b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N*n), "cpu-µs/record")
+				b.ReportMetric(float64(l.Size())/float64(max(l.syncs.Load(), 1)), "records/fsync")
+				return
+			}
 			if bc.writers == 0 {
 				for b.Loop() {
 					if _, err := l.Append(ctx, ev); err != nil {

@@ -228,15 +228,87 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("audit: append: %w", err)
 	}
+	e, err := newEntry(ev)
+	if err != nil {
+		return 0, err
+	}
+	one := [1]*entry{e}
+	if err := l.enqueue(one[:]); err != nil {
+		return 0, err
+	}
+	return e.await(ctx)
+}
+
+// AppendBatch writes evs as consecutive records and returns the first one's
+// sequence number once all of them are written and fsync'd. It is Append
+// for a caller that has several records at once (the tool calls of one
+// answer, an importer): they share fsyncs with each other and with
+// concurrent Appends, and one goroutine can keep the disk busy.
+//
+// Errors are Append's. If ctx ends before the writer has taken them, the
+// records not yet taken are withdrawn; the error then says whether some
+// may have become durable.
+func (l *Log) AppendBatch(ctx context.Context, evs []*Event) (uint64, error) {
+	if len(evs) == 0 {
+		return 0, errors.New("audit: append batch: no events")
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("audit: append batch: %w", err)
+	}
+	es := make([]*entry, 0, len(evs))
+	for i, ev := range evs {
+		var err error
+		var e *entry
+		if ev == nil {
+			err = fmt.Errorf("audit: append batch: event %d is nil", i)
+		} else {
+			e, err = newEntry(ev)
+		}
+		if err != nil {
+			for _, e := range es {
+				putEntry(e)
+			}
+			return 0, err
+		}
+		es = append(es, e)
+	}
+	if err := l.enqueue(es); err != nil {
+		return 0, err
+	}
+	var first uint64
+	for i, e := range es {
+		seq, err := e.await(ctx)
+		if err != nil {
+			for _, rest := range es[i+1:] {
+				rest.withdraw()
+			}
+			return 0, fmt.Errorf("audit: append batch: record %d of %d: %w", i, len(es), err)
+		}
+		if i == 0 {
+			first = seq
+		}
+	}
+	return first, nil
+}
+
+// newEntry encodes ev into a pooled entry.
+func newEntry(ev *Event) (*entry, error) {
 	e := entryPool.Get().(*entry)
 	e.state.Store(entryQueued)
 	var err error
 	e.buf, err = appendEventJSON(e.buf[:0], ev)
 	if err != nil {
 		putEntry(e)
-		return 0, err
+		return nil, err
 	}
 	e.body = e.buf[1:]
+	return e, nil
+}
+
+// enqueue queues es for the writer, in order and together, so they get
+// consecutive seqs. On error the entries are recycled.
+func (l *Log) enqueue(es []*entry) error {
+	var err error
 	l.mu.Lock()
 	switch {
 	case l.failed != nil:
@@ -244,20 +316,26 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 	case l.closed:
 		err = ErrClosed
 	default:
-		l.pending = append(l.pending, e)
+		l.pending = append(l.pending, es...)
 		l.cond.Signal()
 	}
 	l.mu.Unlock()
 	if err != nil {
-		putEntry(e)
-		return 0, err
+		for _, e := range es {
+			putEntry(e)
+		}
 	}
+	return err
+}
+
+// await waits for the writer to finish a queued entry, or for ctx to end:
+// then it withdraws the entry if the writer has not taken it yet.
+func (e *entry) await(ctx context.Context) (uint64, error) {
 	select {
 	case <-e.done:
 		return e.result()
 	case <-ctx.Done():
-		if e.state.CompareAndSwap(entryQueued, entryCancelled) {
-			// Not reused: the writer may still hold it in its queue.
+		if e.withdraw() {
 			return 0, fmt.Errorf("audit: append withdrawn before write: %w", ctx.Err())
 		}
 		select {
@@ -268,6 +346,10 @@ func (l *Log) Append(ctx context.Context, ev *Event) (uint64, error) {
 		return 0, fmt.Errorf("audit: append abandoned during write, record may be durable: %w", ctx.Err())
 	}
 }
+
+// withdraw takes back a queued entry the writer has not claimed. The entry
+// is not recycled: the writer may still hold it in its queue.
+func (e *entry) withdraw() bool { return e.state.CompareAndSwap(entryQueued, entryCancelled) }
 
 // result returns a finished entry's outcome and recycles it.
 func (e *entry) result() (uint64, error) {
