@@ -315,7 +315,7 @@ func (x *exchange) messages() {
 	stop := antStop(r.finish)
 	msg.StopReason = &stop
 	msg.Usage.OutputTokens = r.completionTokens
-	x.writeJSON(http.StatusOK, msg)
+	x.answerJSON(c.sc, msg)
 }
 
 // antMessage is the message envelope with no content and no output yet.

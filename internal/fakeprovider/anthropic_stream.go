@@ -31,7 +31,7 @@ type (
 // (text_delta or input_json_delta) / content_block_stop, message_delta with
 // stop_reason and usage, message_stop.
 func (x *exchange) messagesStream(c messagesCall, r reply) {
-	e := x.startSSE()
+	e := x.startSSE(c.sc)
 	start := x.antMessage(c, r)
 	start.Usage.OutputTokens = 1
 	if !e.send("message_start", antEvent{Type: "message_start", Message: &start}) {

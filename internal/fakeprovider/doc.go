@@ -75,6 +75,14 @@
 //	[fake:tool]         call the first offered tool; [fake:tool=NAME] that
 //	                    tool; [fake:tool=*] every offered tool in parallel
 //
+// Misbehaviours, for testing what a gateway does with a provider that
+// breaks the wire format (opt-in: without them the fake is faithful):
+//
+//	[fake:content_type=TYPE]  label the 2xx answer (JSON or stream) TYPE,
+//	                          or send no Content-Type at all with "none"
+//	[fake:truncate]           send only the first half of a JSON answer
+//	                          (with a Content-Length to match), status 200
+//
 // An unknown directive or a bad value is a 400, so that a typo fails the
 // test. Directives in an embeddings input work too (error and slow).
 //

@@ -149,15 +149,25 @@ func (x *exchange) fail(e *apiError) {
 }
 
 // writeJSON writes v as a JSON response.
-func (x *exchange) writeJSON(status int, v any) {
+func (x *exchange) writeJSON(status int, v any) { x.writeJSONAs(status, v, scenario{}) }
+
+// answerJSON writes v as a model's 200 answer, misbehaving as the
+// scenario's [fake:content_type] and [fake:truncate] ask.
+func (x *exchange) answerJSON(sc scenario, v any) { x.writeJSONAs(http.StatusOK, v, sc) }
+
+func (x *exchange) writeJSONAs(status int, v any, sc scenario) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Every value written here is built by this package; a failure is a bug.
 		panic(fmt.Sprintf("fakeprovider: encode response: %v", err))
 	}
 	b = append(b, '\n')
+	if sc.truncate {
+		b = b[:len(b)/2]
+	}
 	h := x.w.Header()
 	h.Set("Content-Type", "application/json")
+	sc.labelAnswer(h)
 	h.Set("Content-Length", fmt.Sprint(len(b)))
 	x.w.WriteHeader(status)
 	if _, err := x.w.Write(b); err != nil {
@@ -174,4 +184,17 @@ func (e inputError) Error() string { return string(e) }
 // badInput formats an inputError.
 func badInput(format string, args ...any) error {
 	return inputError(fmt.Sprintf(format, args...))
+}
+
+// labelAnswer applies a [fake:content_type] directive to a 2xx answer's
+// headers: that Content-Type, or none at all (net/http then sniffs
+// nothing, since the header is present but empty).
+func (sc scenario) labelAnswer(h http.Header) {
+	switch sc.contentType {
+	case "":
+	case "none":
+		h["Content-Type"] = nil
+	default:
+		h.Set("Content-Type", sc.contentType)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 )
@@ -347,7 +346,7 @@ func (x *exchange) chatCompletions() {
 		out.Function.Name, out.Function.Arguments = tc.name, tc.args
 		msg.ToolCalls = append(msg.ToolCalls, out)
 	}
-	x.writeJSON(http.StatusOK, chatCompletion{
+	x.answerJSON(c.sc, chatCompletion{
 		ID:                x.id("chatcmpl-fake"),
 		Object:            "chat.completion",
 		Created:           x.s.clock().Unix(),

@@ -60,7 +60,7 @@ func (cs *chatStreamer) chunk(delta chunkDelta, finish *string) bool {
 // content or tool-call deltas, a finish_reason chunk, a usage chunk with no
 // choices when stream_options.include_usage is set, then "data: [DONE]".
 func (x *exchange) chatStream(c chatCall, r reply) {
-	cs := &chatStreamer{e: x.startSSE(), c: c, base: chatChunk{
+	cs := &chatStreamer{e: x.startSSE(c.sc), c: c, base: chatChunk{
 		ID:                x.id("chatcmpl-fake"),
 		Object:            "chat.completion.chunk",
 		Created:           x.s.clock().Unix(),

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 )
 
 // responsesRequest is the part of a Responses API request the fake reads.
@@ -282,5 +281,5 @@ func (x *exchange) responses() {
 	}
 	resp := x.responseShell(c)
 	x.finishResponse(&resp, r)
-	x.writeJSON(http.StatusOK, resp)
+	x.answerJSON(c.sc, resp)
 }

@@ -22,7 +22,7 @@ func (rs *responsesStreamer) send(typ string, fields map[string]any) bool {
 // and finally response.completed (response.incomplete when cut by
 // max_output_tokens).
 func (x *exchange) responsesStream(c responsesCall, r reply) {
-	rs := &responsesStreamer{e: x.startSSE()}
+	rs := &responsesStreamer{e: x.startSSE(c.sc)}
 	resp := x.responseShell(c)
 	if !rs.send("response.created", map[string]any{"response": resp}) ||
 		!rs.send("response.in_progress", map[string]any{"response": resp}) {

@@ -28,6 +28,8 @@ type scenario struct {
 	slow        time.Duration // [fake:slow=MS]: pause before each chunk (and before a JSON answer)
 	tool        string        // [fake:tool] "" first tool, [fake:tool=NAME], [fake:tool=*] all
 	wantTool    bool          // a tool directive is present
+	contentType string        // [fake:content_type=TYPE]: label a 2xx answer TYPE ("none": no Content-Type)
+	truncate    bool          // [fake:truncate]: send only the first half of a JSON answer
 }
 
 // parseScenario reads the directives in text. An unknown directive or a bad
@@ -66,6 +68,13 @@ func parseScenario(text string) (scenario, error) {
 		case "tool":
 			sc.wantTool = true
 			sc.tool = val
+		case "content_type":
+			if val == "" {
+				return sc, fmt.Errorf("fakeprovider: [fake:content_type=]: want a media type, or none")
+			}
+			sc.contentType = val
+		case "truncate":
+			sc.truncate = true
 		default:
 			return sc, fmt.Errorf("fakeprovider: unknown scenario directive [fake:%s]", name)
 		}

@@ -12,10 +12,12 @@ type sse struct {
 	rc *http.ResponseController
 }
 
-// startSSE sends the 200 status and the event-stream headers.
-func (x *exchange) startSSE() *sse {
+// startSSE sends the 200 status and the event-stream headers (with the
+// Content-Type a [fake:content_type] directive asks for, if any).
+func (x *exchange) startSSE(sc scenario) *sse {
 	h := x.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	sc.labelAnswer(h)
 	h.Set("Cache-Control", "no-cache")
 	x.w.WriteHeader(http.StatusOK)
 	e := &sse{x: x, rc: http.NewResponseController(x.w)}
