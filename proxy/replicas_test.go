@@ -71,8 +71,9 @@ func newFleet(t *testing.T) *fleet {
 	return &fleet{t: t, etcd: etcdtest.Start(t), ca: ca, fake: fake, keys: keys, jwt: jwt}
 }
 
-// replica starts one gateway on loopback with its own etcd-backed store.
-func (f *fleet) replica(name string) (*gatewayEnv, *store.Etcd) {
+// replica starts one gateway on loopback with its own etcd-backed store;
+// configure, if any, adjusts its configuration.
+func (f *fleet) replica(name string, configure ...func(*proxy.Config, *store.Etcd)) (*gatewayEnv, *store.Etcd) {
 	t := f.t
 	t.Helper()
 	ctx := context.Background()
@@ -112,11 +113,15 @@ func (f *fleet) replica(name string) (*gatewayEnv, *store.Etcd) {
 		Keys: f.keys, Store: st, Audience: testAudience, MaxTTL: 15 * time.Minute, DefaultTTL: 5 * time.Minute, MaxDepth: 2,
 		Users: &identity.UserVerifier{Audience: testAudience, JWTBundles: jwtbundle.NewSet(f.jwt.Bundle()), Resolver: resolver},
 	}
-	gw, err := proxy.New(proxy.Config{
+	cfg := proxy.Config{
 		Resolver: resolver, Policy: engine, Audit: alog, Router: router, Logger: logger,
 		DigestKey: []byte("test digest key 0123456789"),
 		Grants:    grants, Approvals: &proxy.ApprovalOptions{Store: st},
-	})
+	}
+	for _, c := range configure {
+		c(&cfg, st)
+	}
+	gw, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,6 +168,7 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		Grants:       grants,
 		RateLimits:   rateLimits(cfg.RateLimits),
+		RateState:    rateState(grants),
 		Approvals:    g.approvalOptions(grants),
 		MCPServers:   mcps,
 	})

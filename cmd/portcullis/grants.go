@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/identity"
 	"github.com/portcullis-dev/portcullis/internal/config"
+	"github.com/portcullis-dev/portcullis/internal/store"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
 
@@ -123,6 +124,17 @@ func rateLimits(in map[string]config.RateLimit) map[identity.Kind]proxy.RateLimi
 		out[identity.Kind(k)] = proxy.RateLimit{Rate: rl.RequestsPerSecond, Burst: rl.Burst}
 	}
 	return out
+}
+
+// rateState is where rate-limit counters live: in the state store when
+// there is one (etcd shares them between replicas; bolt keeps them in
+// memory), otherwise in the gateway's memory.
+func rateState(grants *proxy.GrantOptions) store.RateLimiter {
+	if grants == nil {
+		return nil
+	}
+	rl, _ := grants.Store.(store.RateLimiter)
+	return rl
 }
 
 // devGrants sets up grants for dev mode under dataDir: the signing key and

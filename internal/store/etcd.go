@@ -41,8 +41,8 @@ type EtcdOptions struct {
 	// LeaseGranularity is the slot of the leases that expire keys (default
 	// 10s): a key is deleted between its due time and one slot later.
 	LeaseGranularity time.Duration
-	Clock         func() time.Time
-	Logger        logrus.FieldLogger
+	Clock            func() time.Time
+	Logger           logrus.FieldLogger
 }
 
 // Etcd is a Store on an etcd cluster, shared by every gateway replica that
