@@ -7,13 +7,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 )
 
-// errResponseTooLarge refuses a JSON answer too large to inspect.
-var errResponseTooLarge = fmt.Errorf("response larger than %d bytes cannot be inspected", maxJSONCapture)
+var (
+	// errResponseTooLarge refuses a JSON answer too large to inspect.
+	errResponseTooLarge = fmt.Errorf("response larger than %d bytes cannot be inspected", maxJSONCapture)
+	// errUnrequestedStream refuses an event stream sent to a request that
+	// did not ask for one: the client would read it in a way the gateway
+	// cannot predict.
+	errUnrequestedStream = errors.New("the provider answered a request that did not ask for a stream with an event stream")
+)
+
+// isEventStream reports whether a Content-Type is text/event-stream, with
+// media types compared as RFC 9110 says: case-insensitively, parameters
+// aside.
+func isEventStream(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/event-stream"
+}
 
 // modifyResponse runs when the provider's response headers arrive, before
 // anything is written to the client. Streams are tapped event by event; a
@@ -31,7 +46,20 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	h.Del("Openai-Organization")
 	h.Set("X-Portcullis-Provider", x.route.Provider.Name)
 	a := x.plan.adapter
-	sse := strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
+	sse := isEventStream(h.Get("Content-Type"))
+	if res.StatusCode < 300 {
+		switch {
+		case x.req.Stream:
+			// The client asked for a stream and will read the answer as
+			// one, whatever the provider labels it: so the gateway reads
+			// it as one too, and tells the client what it is.
+			sse = true
+			h.Set("Content-Type", "text/event-stream; charset=utf-8")
+		case sse:
+			res.Body.Close()
+			return errUnrequestedStream
+		}
+	}
 	ctx := res.Request.Context()
 	switch {
 	case res.StatusCode >= 300 && a.translated:
@@ -193,6 +221,8 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 			denied.Name, strings.Join(denied.Reasons, "; "))
 	case errors.Is(err, errResponseTooLarge):
 		msg = fmt.Sprintf("the provider %q sent an answer too large for the gateway to inspect", x.route.Provider.Name)
+	case errors.Is(err, errUnrequestedStream):
+		msg = fmt.Sprintf("the provider %q answered with an event stream, which this request did not ask for; the answer is withheld", x.route.Provider.Name)
 	case errors.Is(err, context.DeadlineExceeded):
 		status, msg = http.StatusGatewayTimeout, fmt.Sprintf("the provider %q did not answer in time", x.route.Provider.Name)
 	case x.status >= 200 && x.status < 300:
