@@ -52,7 +52,8 @@ func thumbprint(pub ed25519.PublicKey) string {
 // new grants, and previous keys, which still verify grants they signed until
 // those expire. Rotate swaps atomically; readers never lock.
 type GrantKeyring struct {
-	keys atomic.Pointer[keyset]
+	keys  atomic.Pointer[keyset]
+	peers atomic.Pointer[peerKeys] // nil: only the keyring's own keys verify
 }
 
 type keyset struct {
@@ -122,19 +123,22 @@ func (k *GrantKeyring) verifySignature(token string) (*Grant, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	key, ok := k.keys.Load().byID[p.kid]
+	pub, ok := k.publicKey(p.kid)
 	if !ok {
 		return nil, "", fmt.Errorf("%w: kid %q", ErrGrantUnknownKey, p.kid)
 	}
-	if !ed25519.Verify(key.Public, []byte(p.signed), p.sig) {
+	if !ed25519.Verify(pub, []byte(p.signed), p.sig) {
 		return nil, "", ErrGrantSignature
 	}
 	return &p.claims, p.kid, nil
 }
 
-// has reports whether kid is in the keyring.
+// has reports whether kid is in the keyring or among its peers' keys.
 func (k *GrantKeyring) has(kid string) bool {
-	_, ok := k.keys.Load().byID[kid]
+	if _, ok := k.keys.Load().byID[kid]; ok {
+		return true
+	}
+	_, ok := k.peerKey(kid)
 	return ok
 }
 
@@ -148,13 +152,14 @@ type JWK struct {
 	Use string `json:"use"`
 }
 
-// JWKS returns the public keys, current first, as a JWKS document:
+// JWKS returns the public keys, current first, then its peers' keys (by
+// kid), as a JWKS document:
 // {"keys":[{"kty":"OKP","crv":"Ed25519","x":"…","kid":"…","alg":"EdDSA","use":"sig"}]}.
 func (k *GrantKeyring) JWKS() []byte {
 	var doc struct {
 		Keys []JWK `json:"keys"`
 	}
-	for _, key := range k.keys.Load().order {
+	for _, key := range k.verificationKeys() {
 		doc.Keys = append(doc.Keys, JWK{Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(key.Public), Kid: key.ID, Alg: grantAlg, Use: "sig"})
 	}
 	b, _ := json.Marshal(doc)

@@ -37,6 +37,13 @@ func (g *gateway) grantOptions(ctx context.Context, resolver *identity.Resolver)
 	if err != nil {
 		return nil, err
 	}
+	// Every replica publishes the keys it signs with and accepts the
+	// others': replicas may share one key file or each have its own.
+	pub, err := proxy.PublishGrantKeys(ctx, keys, st, proxy.GrantKeyPublishOptions{MaxTTL: gc.MaxTTL, Logger: g.log})
+	if err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	g.closers = append(g.closers, pub.Close)
 	users, err := g.userVerifier(ctx, resolver)
 	if err != nil {
 		return nil, err

@@ -14,22 +14,28 @@ import (
 )
 
 // stateStore is what the gateway keeps its shared state in: grants,
-// revocations and budgets, and approvals.
+// revocations and budgets, approvals, rate-limit counters and the set of
+// grant verification keys.
 type stateStore interface {
 	store.Store
 	store.Approvals
+	store.RateLimiter
+	store.GrantKeySet
 }
 
 // openStore opens the backend that store.backend names, closes it with the
 // gateway, and adds the readiness check "store".
 func (g *gateway) openStore(ctx context.Context) (stateStore, error) {
 	sc := g.cfg.Store
+	// A revocation must outlive its grant as long as any verifier, allowing
+	// for clock skew, could still accept the grant.
+	retention, maxTTL := sc.Retention+g.cfg.Grants.ClockSkew, g.cfg.Grants.MaxTTL
 	if sc.Backend != "etcd" {
 		path := g.cfg.Grants.Store
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("grants.store: %w", err)
 		}
-		st, err := store.OpenBolt(path, store.BoltOptions{})
+		st, err := store.OpenBolt(path, store.BoltOptions{Retention: retention, MaxGrantTTL: maxTTL})
 		if err != nil {
 			return nil, fmt.Errorf("grants.store: %w", err)
 		}
@@ -44,7 +50,7 @@ func (g *gateway) openStore(ctx context.Context) (stateStore, error) {
 	opts := store.EtcdOptions{
 		Endpoints: ec.Endpoints, Prefix: ec.Prefix, Username: ec.Username,
 		DialTimeout: ec.DialTimeout, RequestTimeout: ec.RequestTimeout, StaleAfter: ec.StaleAfter,
-		Logger: g.log,
+		Retention: retention, MaxGrantTTL: maxTTL, Logger: g.log,
 	}
 	var err error
 	if opts.TLS, err = etcdTLS(ec.CAFile, ec.CertFile, ec.KeyFile); err != nil {

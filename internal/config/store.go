@@ -15,6 +15,10 @@ type Store struct {
 	// Backend is "bolt" (default) or "etcd".
 	Backend string `yaml:"backend"`
 	Etcd    Etcd   `yaml:"etcd"`
+	// Retention is how long grant records, revocations, approvals and
+	// published grant keys are kept past their expiry before they are
+	// deleted (grants.clock_skew is added to it).
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Etcd is the etcd cluster of a replicated gateway.
@@ -47,11 +51,15 @@ const (
 	DefaultEtcdDialTimeout    = 5 * time.Second
 	DefaultEtcdRequestTimeout = 2 * time.Second
 	DefaultEtcdStaleAfter     = 2 * time.Second
+	DefaultStoreRetention     = 10 * time.Minute
 )
 
 func (s *Store) setDefaults() {
 	if s.Backend == "" {
 		s.Backend = "bolt"
+	}
+	if s.Retention == 0 {
+		s.Retention = DefaultStoreRetention
 	}
 	if s.Backend != "etcd" {
 		return
@@ -72,6 +80,9 @@ func (s *Store) setDefaults() {
 }
 
 func (s *Store) validate() error {
+	if s.Retention < 0 {
+		return &FieldError{"store.retention", "must not be negative"}
+	}
 	switch s.Backend {
 	case "bolt":
 		return nil

@@ -13,7 +13,8 @@ func TestStoreDefaults(t *testing.T) {
 		name, add string
 		want      Store
 	}{
-		{"absent", "", Store{Backend: "bolt"}},
+		{"absent", "", Store{Backend: "bolt", Retention: DefaultStoreRetention}},
+		{"retention", "store: {retention: 1h}\n", Store{Backend: "bolt", Retention: time.Hour}},
 		{"etcd", "store: {backend: etcd, etcd: {endpoints: [http://127.0.0.1:2379]}}\n", Store{Backend: "etcd", Etcd: Etcd{
 			Endpoints: []string{"http://127.0.0.1:2379"}, Prefix: DefaultEtcdPrefix, DialTimeout: DefaultEtcdDialTimeout,
 			RequestTimeout: DefaultEtcdRequestTimeout, StaleAfter: DefaultEtcdStaleAfter}}},
@@ -27,6 +28,9 @@ func TestStoreDefaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := c.Store
+			if tc.want.Retention != 0 && got.Retention != tc.want.Retention {
+				t.Errorf("got retention %s, want %s", got.Retention, tc.want.Retention)
+			}
 			if got.Backend != tc.want.Backend || got.Etcd.Prefix != tc.want.Etcd.Prefix || got.Etcd.StaleAfter != tc.want.Etcd.StaleAfter ||
 				got.Etcd.RequestTimeout != tc.want.Etcd.RequestTimeout || got.Etcd.DialTimeout != tc.want.Etcd.DialTimeout ||
 				strings.Join(got.Etcd.Endpoints, ",") != strings.Join(tc.want.Etcd.Endpoints, ",") {
@@ -42,6 +46,7 @@ func TestStoreErrors(t *testing.T) {
 		name, add, field, msg string
 	}{
 		{"backend", "store: {backend: redis}\n", "store.backend", "bolt or etcd"},
+		{"retention", "store: {retention: -1s}\n", "store.retention", "negative"},
 		{"no endpoints", "store: {backend: etcd}\n", "store.etcd.endpoints", "at least one"},
 		{"bad endpoint", "store: {backend: etcd, etcd: {endpoints: [127.0.0.1:2379]}}\n", "store.etcd.endpoints[0]", "http(s)://"},
 		{"plain with tls", "store: {backend: etcd, etcd: {endpoints: [http://e:2379], ca_file: DIR/cert.pem}}\n", "store.etcd.endpoints[0]", "https://"},

@@ -30,6 +30,10 @@ type BoltOptions struct {
 	// Timeout bounds waiting for the file lock held by another process.
 	Timeout time.Duration
 	Clock   func() time.Time
+	// Retention and MaxGrantTTL say how long records outlive their expiry
+	// (see Expiry in store.go).
+	Retention   time.Duration
+	MaxGrantTTL time.Duration
 }
 
 // Bolt is a Store on an embedded bbolt file. Revocations are also kept in
@@ -37,6 +41,7 @@ type BoltOptions struct {
 // touches the disk.
 type Bolt struct {
 	db    *bolt.DB
+	opts  BoltOptions
 	clock func() time.Time
 
 	mu          sync.RWMutex
@@ -45,7 +50,8 @@ type Bolt struct {
 
 	// rates are in memory: one node's rate-limit state needs no disk, and
 	// a bbolt transaction per request would fsync.
-	rates *LocalRates
+	rates     *LocalRates
+	grantKeys *keyView
 }
 
 var (
@@ -62,12 +68,13 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	opts.Retention, opts.MaxGrantTTL = expiryDefaults(opts.Retention, opts.MaxGrantTTL)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	b := &Bolt{db: db, clock: opts.Clock, revokedID: map[string]struct{}{}, revokedTask: map[string]struct{}{},
-		rates: NewLocalRates(opts.Clock)}
+		rates: NewLocalRates(opts.Clock), grantKeys: newKeyView(opts.Clock, opts.Retention), opts: opts}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketGrants, bucketChildren, bucketRevGrant, bucketRevTask, bucketBudgets} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {

@@ -22,6 +22,7 @@ type sharedStore interface {
 	Store
 	Approvals
 	RateLimiter
+	GrantKeySet
 }
 
 var (
@@ -158,6 +159,7 @@ func TestConformance(t *testing.T) {
 		run  func(t *testing.T, be backend)
 	}{
 		{"RateLimitShared", testRateLimitShared},
+		{"GrantKeysShared", testGrantKeysShared},
 	}
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {

@@ -38,6 +38,10 @@ type EtcdOptions struct {
 	StaleAfter time.Duration
 	// ProbeInterval is how often the view is confirmed (default StaleAfter/4).
 	ProbeInterval time.Duration
+	// Retention and MaxGrantTTL say how long records outlive their expiry
+	// (see Expiry in store.go).
+	Retention   time.Duration
+	MaxGrantTTL time.Duration
 	// LeaseGranularity is the slot of the leases that expire keys (default
 	// 10s): a key is deleted between its due time and one slot later.
 	LeaseGranularity time.Duration
@@ -65,6 +69,7 @@ type EtcdOptions struct {
 //	revoked/tasks/<task>        {"at":…, "reason":…}
 //	budgets/<key>               tokens used, decimal
 //	ratelimits/<key>            GCRA theoretical arrival time, unix ns (leased)
+//	grantkeys/<kid>             GrantKeyRecord JSON (leased), watched
 type Etcd struct {
 	cli   *clientv3.Client
 	opts  EtcdOptions
@@ -81,6 +86,9 @@ type Etcd struct {
 	budgetMu [budgetStripes]sync.Mutex
 	rates    rateCache
 	leases   *leases
+
+	grantKeys *keyView
+	keysDone  chan struct{}
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -119,6 +127,7 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Etcd, error) {
 	if opts.ProbeInterval <= 0 {
 		opts.ProbeInterval = opts.StaleAfter / 4
 	}
+	opts.Retention, opts.MaxGrantTTL = expiryDefaults(opts.Retention, opts.MaxGrantTTL)
 	if opts.LeaseGranularity <= 0 {
 		opts.LeaseGranularity = 10 * time.Second
 	}
@@ -147,6 +156,7 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Etcd, error) {
 		cli: cli, opts: opts, clock: opts.Clock, log: opts.Logger.WithField("store", "etcd"),
 		revokedID: map[string]struct{}{}, revokedTask: map[string]struct{}{},
 		done: make(chan struct{}), leases: newLeases(cli, opts.LeaseGranularity),
+		grantKeys: newKeyView(opts.Clock, opts.Retention), keysDone: make(chan struct{}),
 	}
 	lctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
@@ -155,9 +165,15 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Etcd, error) {
 		cli.Close()
 		return nil, fmt.Errorf("store: etcd %v: load revocations: %w", opts.Endpoints, err)
 	}
+	keysRev, err := s.loadKeys(lctx)
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("store: etcd %v: %w", opts.Endpoints, err)
+	}
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = stop
 	go s.run(rctx, rev)
+	go s.runKeys(rctx, keysRev)
 	return s, nil
 }
 
@@ -169,6 +185,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (s *Etcd) Close() error {
 	s.cancel()
 	<-s.done
+	<-s.keysDone
 	if err := s.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("store: etcd: close: %w", err)
 	}

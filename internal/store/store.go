@@ -76,3 +76,35 @@ func (e *BudgetError) Error() string {
 }
 
 func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
+
+// Expiry. Grant records, revocations and approvals are deleted once they
+// can no longer matter, Retention after:
+//
+//   - a grant record (and its parent link): its expiry;
+//   - a grant's revocation: the expiry of the grant (so a revoked grant is
+//     refused for as long as any verifier, allowing for clock leeway, could
+//     still accept it); a revocation of a grant the store has no record of:
+//     now plus MaxGrantTTL;
+//   - a task's revocation: now plus MaxGrantTTL, when every grant of the
+//     task minted before it has expired (after that the task's name may be
+//     used again);
+//   - an approval: its ExpiresAt, whatever its state;
+//   - a published grant key: its NotAfter.
+//
+// Retention must be at least the verifiers' clock leeway plus the clock
+// difference between replicas; MaxGrantTTL at least the longest grant TTL
+// ever issued.
+const (
+	DefaultRetention   = 10 * time.Minute
+	DefaultMaxGrantTTL = 15 * time.Minute
+)
+
+func expiryDefaults(retention, maxTTL time.Duration) (time.Duration, time.Duration) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	if maxTTL <= 0 {
+		maxTTL = DefaultMaxGrantTTL
+	}
+	return retention, maxTTL
+}
