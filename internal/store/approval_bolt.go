@@ -33,7 +33,13 @@ func (b *Bolt) CreateApproval(ctx context.Context, a ApprovalRecord) error {
 		if bk.Get([]byte(a.ID)) != nil {
 			return ErrExists
 		}
-		return bk.Put([]byte(a.ID), v)
+		if err := bk.Put([]byte(a.ID), v); err != nil {
+			return err
+		}
+		if a.ExpiresAt.IsZero() {
+			return nil
+		}
+		return expireAt(tx, a.ExpiresAt.Add(b.opts.Retention), bucketApprovals, []byte(a.ID))
 	})
 	if err != nil {
 		return fmt.Errorf("store: create approval %s: %w", a.ID, err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,6 +24,9 @@ var (
 type revocation struct {
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason"`
+	// Expires is when the revocation may be deleted (see Expiry); zero in
+	// records written before expiry existed, which are kept.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // BoltOptions configure OpenBolt.
@@ -34,6 +38,11 @@ type BoltOptions struct {
 	// (see Expiry in store.go).
 	Retention   time.Duration
 	MaxGrantTTL time.Duration
+	// SweepInterval is how often expired records are deleted (default 1m;
+	// negative: never by itself, only when Sweep is called).
+	SweepInterval time.Duration
+	// Logger receives sweep failures (default: none).
+	Logger logrus.FieldLogger
 }
 
 // Bolt is a Store on an embedded bbolt file. Revocations are also kept in
@@ -52,6 +61,9 @@ type Bolt struct {
 	// a bbolt transaction per request would fsync.
 	rates     *LocalRates
 	grantKeys *keyView
+
+	stopSweep chan struct{}
+	sweepDone chan struct{}
 }
 
 var (
@@ -69,6 +81,9 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		opts.Clock = time.Now
 	}
 	opts.Retention, opts.MaxGrantTTL = expiryDefaults(opts.Retention, opts.MaxGrantTTL)
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = time.Minute
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -76,7 +91,7 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 	b := &Bolt{db: db, clock: opts.Clock, revokedID: map[string]struct{}{}, revokedTask: map[string]struct{}{},
 		rates: NewLocalRates(opts.Clock), grantKeys: newKeyView(opts.Clock, opts.Retention), opts: opts}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketGrants, bucketChildren, bucketRevGrant, bucketRevTask, bucketBudgets} {
+		for _, name := range [][]byte{bucketGrants, bucketChildren, bucketRevGrant, bucketRevTask, bucketBudgets, bucketExpiries} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -96,6 +111,12 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: load %s: %w", path, err)
 	}
+	b.stopSweep, b.sweepDone = make(chan struct{}), make(chan struct{})
+	if opts.SweepInterval > 0 {
+		go b.sweepLoop(opts.SweepInterval)
+	} else {
+		close(b.sweepDone)
+	}
 	return b, nil
 }
 
@@ -104,8 +125,16 @@ func (b *Bolt) AllowRate(ctx context.Context, key string, r Rate) (bool, time.Du
 	return b.rates.AllowRate(ctx, key, r)
 }
 
-// Close closes the file.
-func (b *Bolt) Close() error { return b.db.Close() }
+// Close stops the sweeper and closes the file.
+func (b *Bolt) Close() error {
+	select {
+	case <-b.stopSweep:
+	default:
+		close(b.stopSweep)
+	}
+	<-b.sweepDone
+	return b.db.Close()
+}
 
 func (b *Bolt) update(ctx context.Context, f func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
@@ -122,7 +151,15 @@ func (b *Bolt) PutGrant(ctx context.Context, g GrantRecord) error {
 	}
 	inherit := false
 	err = b.update(ctx, func(tx *bolt.Tx) error {
+		now := b.clock()
+		due := b.grantDue(tx, g.ID, now)
+		if !g.Expiry.IsZero() {
+			due = g.Expiry.Add(b.opts.Retention)
+		}
 		if err := tx.Bucket(bucketGrants).Put([]byte(g.ID), rec); err != nil {
+			return err
+		}
+		if err := expireAt(tx, due, bucketGrants, []byte(g.ID)); err != nil {
 			return err
 		}
 		if g.Parent == "" {
@@ -131,9 +168,12 @@ func (b *Bolt) PutGrant(ctx context.Context, g GrantRecord) error {
 		if err := tx.Bucket(bucketChildren).Put(childKey(g.Parent, g.ID), nil); err != nil {
 			return err
 		}
+		if err := expireAt(tx, due, bucketChildren, childKey(g.Parent, g.ID)); err != nil {
+			return err
+		}
 		if tx.Bucket(bucketRevGrant).Get([]byte(g.Parent)) != nil {
 			inherit = true
-			return putRevocation(tx.Bucket(bucketRevGrant), g.ID, revocation{At: b.clock(), Reason: "parent " + g.Parent + " is revoked"})
+			return b.putRevocation(tx, bucketRevGrant, g.ID, revocation{At: now, Reason: "parent " + g.Parent + " is revoked", Expires: due})
 		}
 		return nil
 	})
@@ -152,12 +192,16 @@ func childKey(parent, child string) []byte {
 	return []byte(parent + "\x00" + child)
 }
 
-func putRevocation(bk *bolt.Bucket, key string, r revocation) error {
+// putRevocation writes a revocation and indexes its expiry.
+func (b *Bolt) putRevocation(tx *bolt.Tx, bucket []byte, key string, r revocation) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return bk.Put([]byte(key), v)
+	if err := tx.Bucket(bucket).Put([]byte(key), v); err != nil {
+		return err
+	}
+	return expireAt(tx, r.Expires, bucket, []byte(key))
 }
 
 // Grant implements Store.
@@ -189,12 +233,12 @@ func (b *Bolt) RevokeGrant(ctx context.Context, id, reason string) ([]string, er
 			cur := queue[0]
 			queue = queue[1:]
 			ids = append(ids, cur)
-			r := revocation{At: at, Reason: reason}
+			r := revocation{At: at, Reason: reason, Expires: b.grantDue(tx, cur, at)}
 			if cur != id {
 				r.Reason = "ancestor " + id + " revoked: " + reason
 			}
 			if rev.Get([]byte(cur)) == nil {
-				if err := putRevocation(rev, cur, r); err != nil {
+				if err := b.putRevocation(tx, bucketRevGrant, cur, r); err != nil {
 					return err
 				}
 			}
@@ -224,7 +268,8 @@ func (b *Bolt) RevokeGrant(ctx context.Context, id, reason string) ([]string, er
 // RevokeTask implements Store.
 func (b *Bolt) RevokeTask(ctx context.Context, task, reason string) error {
 	err := b.update(ctx, func(tx *bolt.Tx) error {
-		return putRevocation(tx.Bucket(bucketRevTask), task, revocation{At: b.clock(), Reason: reason})
+		now := b.clock()
+		return b.putRevocation(tx, bucketRevTask, task, revocation{At: now, Reason: reason, Expires: now.Add(b.opts.MaxGrantTTL + b.opts.Retention)})
 	})
 	if err != nil {
 		return fmt.Errorf("store: revoke task %s: %w", task, err)

@@ -95,7 +95,8 @@ func backends() []backend {
 			open: func(t *testing.T, o suiteOptions) (sharedStore, sharedStore, *testClock) {
 				clk := &testClock{}
 				path := filepath.Join(t.TempDir(), "state.db")
-				s, err := OpenBolt(path, BoltOptions{Timeout: time.Second, Clock: clk.Now})
+				s, err := OpenBolt(path, BoltOptions{Timeout: time.Second, Clock: clk.Now,
+					Retention: o.Retention, MaxGrantTTL: o.MaxGrantTTL, SweepInterval: -1})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -104,7 +105,7 @@ func backends() []backend {
 			},
 			reopen: func(t *testing.T, a sharedStore) sharedStore {
 				b := a.(*Bolt)
-				path, opts := b.db.Path(), BoltOptions{Timeout: time.Second, Clock: b.clock}
+				path, opts := b.db.Path(), b.opts
 				if err := b.Close(); err != nil {
 					t.Fatal(err)
 				}
@@ -115,8 +116,11 @@ func backends() []backend {
 				t.Cleanup(func() { s.Close() })
 				return s
 			},
-			pass: func(_ *testing.T, _ sharedStore, clk *testClock, d time.Duration) {
+			pass: func(t *testing.T, s sharedStore, clk *testClock, d time.Duration) {
 				clk.Advance(d)
+				if _, err := s.(*Bolt).Sweep(context.Background()); err != nil {
+					t.Fatal(err)
+				}
 			},
 		},
 		{
@@ -127,7 +131,7 @@ func backends() []backend {
 				opts := EtcdOptions{
 					Endpoints: srv.Endpoints(), Prefix: "/" + strings.ReplaceAll(t.Name(), "/", "_") + "/",
 					RequestTimeout: 2 * time.Second, StaleAfter: testStaleAfter, Clock: clk.Now,
-					LeaseGranularity: time.Second,
+					Retention: o.Retention, MaxGrantTTL: o.MaxGrantTTL, LeaseGranularity: time.Second,
 				}
 				return openEtcdOpts(t, opts), openEtcdOpts(t, opts), clk
 			},
@@ -160,6 +164,7 @@ func TestConformance(t *testing.T) {
 	}{
 		{"RateLimitShared", testRateLimitShared},
 		{"GrantKeysShared", testGrantKeysShared},
+		{"Expiry", testExpiry},
 	}
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
@@ -170,6 +175,19 @@ func TestConformance(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// passUntil lets store time pass in steps until cond holds, for at most
+// within of store time.
+func passUntil(t *testing.T, be backend, s sharedStore, clk *testClock, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	const step = 100 * time.Millisecond
+	for waited := time.Duration(0); !cond(); waited += step {
+		if waited > within {
+			t.Fatalf("%s: not so after %s", what, within)
+		}
+		be.pass(t, s, clk, step)
 	}
 }
 

@@ -31,9 +31,26 @@ func (s *Etcd) CreateApproval(ctx context.Context, a ApprovalRecord) error {
 	k := s.key("approvals", a.ID)
 	rctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-	resp, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.Version(k), "=", 0)).Then(clientv3.OpPut(k, string(v))).Commit()
-	if err != nil {
-		return unavailable("create approval "+a.ID, err)
+	var resp *clientv3.TxnResponse
+	for attempt := 0; ; attempt++ {
+		var opts []clientv3.OpOption
+		var lease clientv3.LeaseID
+		if !a.ExpiresAt.IsZero() {
+			// Deleted, whatever its state, retention after it expires.
+			if lease, err = s.leases.forExpiry(rctx, a.ExpiresAt.Add(s.opts.Retention), s.clock()); err != nil {
+				return err
+			}
+			opts = append(opts, clientv3.WithLease(lease))
+		}
+		resp, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.Version(k), "=", 0)).Then(clientv3.OpPut(k, string(v), opts...)).Commit()
+		if leaseLost(err) && attempt == 0 {
+			s.leases.forget(lease)
+			continue
+		}
+		if err != nil {
+			return unavailable("create approval "+a.ID, err)
+		}
+		break
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("store: create approval %s: %w", a.ID, ErrExists)
@@ -115,7 +132,7 @@ func (s *Etcd) UpdateApproval(ctx context.Context, id string, change func(*Appro
 		}
 		tr, err := s.cli.Txn(rctx).
 			If(clientv3.Compare(clientv3.ModRevision(k), "=", modRev)).
-			Then(clientv3.OpPut(k, string(nv))).
+			Then(clientv3.OpPut(k, string(nv), clientv3.WithIgnoreLease())).
 			Else(clientv3.OpGet(k)).
 			Commit()
 		if err != nil {

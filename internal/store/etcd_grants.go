@@ -21,27 +21,47 @@ func (s *Etcd) PutGrant(ctx context.Context, g GrantRecord) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	ops := []clientv3.Op{clientv3.OpPut(s.key("grants", g.ID), string(rec))}
-	rctx, cancel := s.reqCtx(ctx)
-	defer cancel()
-	if g.Parent == "" {
-		if _, err := s.cli.Txn(rctx).Then(ops...).Commit(); err != nil {
-			return unavailable("put grant "+g.ID, err)
-		}
-		return nil
+	now := s.clock()
+	due := now.Add(s.opts.MaxGrantTTL + s.opts.Retention)
+	if !g.Expiry.IsZero() {
+		due = g.Expiry.Add(s.opts.Retention)
 	}
-	ops = append(ops, clientv3.OpPut(s.key("children", g.Parent, g.ID), ""))
-	r, err := s.revocationJSON(revocation{At: s.clock(), Reason: "parent " + g.Parent + " is revoked"})
+	r, err := s.revocationJSON(revocation{At: now, Reason: "parent " + g.Parent + " is revoked", Expires: due})
 	if err != nil {
 		return err
 	}
-	resp, err := s.cli.Txn(rctx).
-		If(clientv3.Compare(clientv3.Version(s.key("revoked", "grants", g.Parent)), ">", 0)).
-		Then(append(ops, clientv3.OpPut(s.key("revoked", "grants", g.ID), r))...).
-		Else(ops...).
-		Commit()
-	if err != nil {
-		return unavailable("put grant "+g.ID, err)
+	rctx, cancel := s.reqCtx(ctx)
+	defer cancel()
+	var resp *clientv3.TxnResponse
+	for attempt := 0; ; attempt++ {
+		// The record, its parent link and an inherited revocation share
+		// the lease that ends when the grant is past retention.
+		lease, err := s.leases.forExpiry(rctx, due, now)
+		if err != nil {
+			return err
+		}
+		ops := []clientv3.Op{clientv3.OpPut(s.key("grants", g.ID), string(rec), clientv3.WithLease(lease))}
+		txn := s.cli.Txn(rctx)
+		if g.Parent == "" {
+			txn = txn.Then(ops...)
+		} else {
+			ops = append(ops, clientv3.OpPut(s.key("children", g.Parent, g.ID), "", clientv3.WithLease(lease)))
+			txn = txn.If(clientv3.Compare(clientv3.Version(s.key("revoked", "grants", g.Parent)), ">", 0)).
+				Then(append(ops, clientv3.OpPut(s.key("revoked", "grants", g.ID), r, clientv3.WithLease(lease)))...).
+				Else(ops...)
+		}
+		resp, err = txn.Commit()
+		if leaseLost(err) && attempt == 0 {
+			s.leases.forget(lease)
+			continue
+		}
+		if err != nil {
+			return unavailable("put grant "+g.ID, err)
+		}
+		break
+	}
+	if g.Parent == "" {
+		return nil
 	}
 	if resp.Succeeded {
 		s.mu.Lock()
@@ -90,6 +110,10 @@ func (s *Etcd) RevokeGrant(ctx context.Context, id, reason string) ([]string, er
 			return nil, err
 		}
 		resp, err := s.cli.Txn(rctx).If(cmps...).Then(puts...).Commit()
+		if leaseLost(err) {
+			s.leases.reset()
+			continue
+		}
 		if err != nil {
 			return nil, unavailable("revoke grant "+id, err)
 		}
@@ -131,6 +155,7 @@ func (s *Etcd) revocationTree(ctx context.Context, id, reason string) ([]string,
 		resp, err := s.cli.Txn(ctx).Then(
 			clientv3.OpGet(childPrefix, append(opts, clientv3.WithPrefix(), clientv3.WithKeysOnly())...),
 			clientv3.OpGet(revKey, append(opts, clientv3.WithCountOnly())...),
+			clientv3.OpGet(s.key("grants", cur), opts...),
 		).Commit()
 		if err != nil {
 			return nil, nil, nil, unavailable("revoke grant "+id, err)
@@ -142,7 +167,12 @@ func (s *Etcd) revocationTree(ctx context.Context, id, reason string) ([]string,
 		// Nothing may be delegated from cur between this read and the write.
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(childPrefix), "<", rev+1).WithPrefix())
 		if revoked.Count == 0 {
-			r := revocation{At: at, Reason: reason}
+			// The revocation lasts as long as the grant could be accepted.
+			r := revocation{At: at, Reason: reason, Expires: at.Add(s.opts.MaxGrantTTL + s.opts.Retention)}
+			var g GrantRecord
+			if kvs := resp.Responses[2].GetResponseRange().Kvs; len(kvs) > 0 && json.Unmarshal(kvs[0].Value, &g) == nil && !g.Expiry.IsZero() {
+				r.Expires = g.Expiry.Add(s.opts.Retention)
+			}
 			if cur != id {
 				r.Reason = "ancestor " + id + " revoked: " + reason
 			}
@@ -150,8 +180,12 @@ func (s *Etcd) revocationTree(ctx context.Context, id, reason string) ([]string,
 			if err != nil {
 				return nil, nil, nil, err
 			}
+			lease, err := s.leases.forExpiry(ctx, r.Expires, at)
+			if err != nil {
+				return nil, nil, nil, err
+			}
 			cmps = append(cmps, clientv3.Compare(clientv3.Version(revKey), "=", 0))
-			puts = append(puts, clientv3.OpPut(revKey, v))
+			puts = append(puts, clientv3.OpPut(revKey, v, clientv3.WithLease(lease)))
 		}
 		for _, kv := range children.Kvs {
 			m, child := s.childOf(kv.Key, childPrefix)
@@ -176,15 +210,29 @@ func (s *Etcd) childOf(key []byte, prefix string) (bool, string) {
 
 // RevokeTask implements Store. The first revocation's time and reason stay.
 func (s *Etcd) RevokeTask(ctx context.Context, task, reason string) error {
-	v, err := s.revocationJSON(revocation{At: s.clock(), Reason: reason})
+	now := s.clock()
+	r := revocation{At: now, Reason: reason, Expires: now.Add(s.opts.MaxGrantTTL + s.opts.Retention)}
+	v, err := s.revocationJSON(r)
 	if err != nil {
 		return err
 	}
 	k := s.key("revoked", "tasks", task)
 	rctx, cancel := s.reqCtx(ctx)
 	defer cancel()
-	if _, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.Version(k), "=", 0)).Then(clientv3.OpPut(k, v)).Commit(); err != nil {
-		return unavailable("revoke task "+task, err)
+	for attempt := 0; ; attempt++ {
+		lease, err := s.leases.forExpiry(rctx, r.Expires, now)
+		if err != nil {
+			return err
+		}
+		_, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.Version(k), "=", 0)).Then(clientv3.OpPut(k, v, clientv3.WithLease(lease))).Commit()
+		if leaseLost(err) && attempt == 0 {
+			s.leases.forget(lease)
+			continue
+		}
+		if err != nil {
+			return unavailable("revoke task "+task, err)
+		}
+		break
 	}
 	s.mu.Lock()
 	s.revokedTask[task] = struct{}{}

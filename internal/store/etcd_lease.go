@@ -80,6 +80,14 @@ func (l *leases) forget(id clientv3.LeaseID) {
 	}
 }
 
+// reset drops every lease remembered (after a write that used several
+// failed because one of them is gone).
+func (l *leases) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.bySlot)
+}
+
 // leaseLost reports whether a write failed because its lease is gone.
 func leaseLost(err error) bool {
 	return errors.Is(err, rpctypes.ErrLeaseNotFound) || errors.Is(err, rpctypes.ErrGRPCLeaseNotFound)
