@@ -15,6 +15,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/identity"
+	"github.com/portcullis-dev/portcullis/internal/config"
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
@@ -67,5 +68,16 @@ func TestReadiness(t *testing.T) {
 	alog.Close()
 	if code, checks := readyz(g); code != 503 || checks["audit"].OK {
 		t.Errorf("closed audit log: got %d %v, want 503 with audit failing", code, checks)
+	}
+}
+
+func TestOpsPprofIsOptIn(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		g := &gateway{cfg: &config.Config{Ops: config.Ops{Pprof: on}}}
+		rec := httptest.NewRecorder()
+		g.opsHandler(prometheus.NewRegistry()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/goroutine?debug=1", nil))
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; rec.Code != want {
+			t.Errorf("ops.pprof=%v: GET /debug/pprof/goroutine = %d, want %d", on, rec.Code, want)
+		}
 	}
 }

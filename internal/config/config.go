@@ -44,6 +44,9 @@ type Config struct {
 type Ops struct {
 	Listen  string `yaml:"listen"`
 	Disable bool   `yaml:"disable"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ for profiling
+	// a running gateway. Off by default.
+	Pprof bool `yaml:"pprof"`
 }
 
 // SVID says where the gateway's own X.509-SVID and the trust bundles come from.
