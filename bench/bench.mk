@@ -4,7 +4,7 @@
 #   make bench                    full run: 2 repeats x 8 s per target and mode (~2.5 min)
 #   BENCH_SECONDS=2 make bench    smoke run (~40 s)
 #   BENCH_REPEATS=3 make bench    more repeats, to see the noise
-#   BENCH_PROXY_GOMAXPROCS=2 make bench   same GOMAXPROCS for both proxies (default: 1 when pinned)
+#   BENCH_PROXY_GOMAXPROCS=1 make bench   GOMAXPROCS of both proxies (default 2: Portcullis never runs with fewer)
 #   BENCH_MODES=stream-light make bench   only some runs (chat, stream, stream-light, stream-open)
 #   BENCH_LIGHT_RATE=100 make bench       open-loop rate of the TTFB run (streams/s, default 50)
 #

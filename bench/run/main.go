@@ -112,11 +112,12 @@ func mainErr() error {
 	auditNote := env.verifyAudit(o)
 	rep := buildReport(o, runs)
 	rep.Notes = append(rep.Notes, h3note, auditNote)
-	if v := os.Getenv("BENCH_PROXY_GOMAXPROCS"); v != "" {
-		rep.Notes = append(rep.Notes, "proxies ran with GOMAXPROCS="+v)
-	}
+	rep.Notes = append(rep.Notes, "both proxies ran with GOMAXPROCS="+proxyProcs()+" (BENCH_PROXY_GOMAXPROCS)")
 	return rep.write(o.out, os.Stdout)
 }
+
+// proxyProcs is the GOMAXPROCS both proxies run with.
+func proxyProcs() string { return envString("BENCH_PROXY_GOMAXPROCS", "2") }
 
 func envString(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -174,12 +175,11 @@ func startTargets(o options, dir string) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Both proxies get the same GOMAXPROCS: by default what the Go runtime
-	// picks for their CPU set (1 when pinned); BENCH_PROXY_GOMAXPROCS overrides.
-	var procEnv []string
-	if v := os.Getenv("BENCH_PROXY_GOMAXPROCS"); v != "" {
-		procEnv = []string{"GOMAXPROCS=" + v}
-	}
+	// Both proxies get the same GOMAXPROCS: 2 by default, because
+	// cmd/portcullis never runs with fewer (its audit fsync must not hold
+	// the only scheduler slot) and the runtime would give a pinned baseline
+	// 1; BENCH_PROXY_GOMAXPROCS overrides.
+	procEnv := []string{"GOMAXPROCS=" + proxyProcs()}
 	e.baseline, err = start("baseline", dir, o.proxyCPU, procEnv, filepath.Join(o.bin, "baseline"),
 		"-listen", baseAddr, "-upstream", upstream, "-api-key-file", f.providerKey,
 		"-cert", f.cert["baseline"], "-key", f.key["baseline"], "-bundle", f.bundle)
