@@ -149,6 +149,18 @@ func prepare(ctx context.Context, b *bundle) (*state, error) {
 	if !ok {
 		return nil, errors.New("data is not an object")
 	}
+	// Lookup tables (tables.go): evaluated once here, then served as data
+	// to a compiler that no longer has their rules.
+	rest, obj, err := materializeTables(ctx, compiler, b.modules, obj)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) != len(b.modules) {
+		compiler = ast.NewCompiler()
+		if compiler.Compile(rest); compiler.Failed() {
+			return nil, compiler.Errors
+		}
+	}
 	// NewFromASTObject is the in-memory store with
 	// OptReturnASTValuesOnRead: evaluation reads ast values directly.
 	store := inmem.NewFromASTObject(obj)

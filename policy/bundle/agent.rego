@@ -4,18 +4,31 @@
 # asking for more is still allowed, with the cap as its max_tokens obligation.
 package portcullis
 
+import data.portcullis.tables
+
+# Agents act only under a task grant (grants.rego). The common case, no
+# user, is one conjunction over the lookup table (tables.rego); a request on
+# behalf of a user adds the user's rights.
 allow if {
 	input.action == "llm.invoke"
 	input.principal.kind == "agent"
-	input.grant # agents act only under a task grant (grants.rego)
-	input.request.model in data.tenants[input.principal.tenant].agent_models
-	"agent" in data.models[input.request.model].kinds
+	not input.user
+	g := input.grant
+	e := tables.llm[input.principal.tenant].agent[input.request.model]
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+}
 
-	# grant_allows_llm_invoke's grant rule, inlined: one conjunction is
-	# cheaper than a rule call.
-	input.grant.tenant == input.principal.tenant
-	input.request.model in input.grant.scopes.models
-	input.request.model in data.purposes[input.grant.purpose].models
+allow if {
+	input.action == "llm.invoke"
+	input.principal.kind == "agent"
+	input.user
+	g := input.grant
+	e := tables.llm[input.principal.tenant].agent[input.request.model]
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
 	user_allows_llm_invoke
 }
 

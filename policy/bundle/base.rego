@@ -14,12 +14,79 @@
 # decision cache key. The gateway checks expiry before asking.
 package portcullis
 
-# One definition, evaluated once: the allow branch asks `allow` (indexed on
-# input.action and input.principal.kind, so only the caller's rules run) and
-# then the action's allow_decision; only when nothing allowed does the else
-# branch compute the deny reasons. (Several unguarded `decision` definitions
-# would each be evaluated on every input, to check they do not conflict.)
-decision := allow_decision if {
+import data.portcullis.tables
+
+# One definition, evaluated once, as an else chain that stops at the first
+# branch that holds.
+#
+# The first branches are the common llm.invoke cases, decided from the
+# lookup table (tables.rego) in one conjunction each: no grant (humans and
+# applications; agents need one), and a grant (no cap from the grant, or
+# both the grant and the kind capping), all without a user and without
+# tools offered to the model. They are exactly the kinds' first
+# allow rules (human.rego, application.rego, agent.rego) with the decision
+# built inline: rule calls and builtins are what an evaluation costs.
+#
+# Every other request asks `allow` (indexed on input.action and
+# input.principal.kind, so only the caller's rules run) and then the
+# action's allow_decision; only when nothing allowed does the last branch
+# compute the deny reasons. (Several unguarded `decision` definitions would
+# each be evaluated on every input, to check they do not conflict.)
+decision := {
+	"allow": true,
+	"reasons": [e.reason],
+	"obligations": {
+		"max_tokens": e.max_tokens,
+		"require_approval": e.approval,
+		"provider": "",
+	},
+} if {
+	input.action == "llm.invoke"
+	not input.grant
+	not input.user
+	not input.request.tools[0]
+	input.principal.kind != "agent"
+	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
+} else := {
+	"allow": true,
+	"reasons": [concat("", [e.reason, " under grant ", g.id])],
+	"obligations": {
+		"max_tokens": e.max_tokens,
+		"tools": sort(g.scopes.tools),
+		"require_approval": e.approval,
+		"provider": "",
+	},
+} if {
+	input.action == "llm.invoke"
+	not input.user
+	not input.request.tools[0]
+	g := input.grant
+	g.scopes.max_tokens == 0
+	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+} else := {
+	"allow": true,
+	"reasons": [concat("", [e.reason, " under grant ", g.id])],
+	"obligations": {
+		"max_tokens": min([e.max_tokens, g.scopes.max_tokens]),
+		"tools": sort(g.scopes.tools),
+		"require_approval": e.approval,
+		"provider": "",
+	},
+} if {
+	input.action == "llm.invoke"
+	not input.user
+	not input.request.tools[0]
+	g := input.grant
+	g.scopes.max_tokens > 0
+	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+	e.max_tokens > 0
+} else := allow_decision if {
 	allow
 } else := {
 	"allow": false,
@@ -57,7 +124,7 @@ allow_decision := {
 		" under grant ", input.grant.id,
 	])],
 	"obligations": {
-		"max_tokens": grant_max_tokens,
+		"max_tokens": grant_cap(kind_max_tokens, input.grant.scopes.max_tokens),
 		"tools": sort(input.grant.scopes.tools),
 		"require_approval": require_approval,
 		"provider": "",
@@ -87,28 +154,28 @@ grant_allows_llm_invoke if {
 # --- obligations --------------------------------------------------------------
 
 # The kind's output cap comes from data.limits (for example
-# data.limits.agent.max_tokens); 0 means no cap.
-# (One object.get rather than a default and a rule: one evaluation.)
-kind_max_tokens := object.get(data.limits, [input.principal.kind, "max_tokens"], 0)
+# data.limits.agent.max_tokens); 0 means no cap, and so does a bundle without
+# data.limits. (One object.get rather than a default and a rule: one
+# evaluation.)
+kind_max_tokens := object.get(tables.limits, [input.principal.kind, "max_tokens"], 0)
 
-# With a grant, the lower of the kind's and the grant's caps (0 = no cap).
-# One else chain: the branches exclude each other, and a chain stops at the
-# first that holds where separate rules would all be evaluated.
-grant_max_tokens := kind_max_tokens if {
-	input.grant.scopes.max_tokens == 0
-} else := input.grant.scopes.max_tokens if {
-	kind_max_tokens == 0
-	input.grant.scopes.max_tokens > 0
-} else := min([kind_max_tokens, input.grant.scopes.max_tokens]) if {
-	kind_max_tokens > 0
-	input.grant.scopes.max_tokens > 0
+# grant_cap(kind_cap, grant_cap): with a grant, the lower of the kind's and
+# the grant's caps (0 = no cap). One else chain: the branches exclude each
+# other, and a chain stops at the first that holds where separate rules would
+# all be evaluated.
+grant_cap(k, g) := k if {
+	g == 0
+} else := g if {
+	k == 0
+	g > 0
+} else := min([k, g]) if {
+	k > 0
+	g > 0
 }
 
 # --- deny reasons -----------------------------------------------------------
 
-deny_reasons := sort(deny) if count(deny) > 0
-
-deny_reasons := ["no rule allows this request"] if count(deny) == 0
+deny_reasons := sort(deny) if count(deny) > 0 else := ["no rule allows this request"]
 
 deny contains "request has no action" if not input.action
 

@@ -71,8 +71,11 @@ test_missing_action_denied if {
 
 test_fallback_reason if {
 	# Every specific rule is silent (kind rules overridden), yet nothing allows.
+	# (The lookup table is emptied too: the decision's fast branches read it
+	# directly rather than through allow.)
 	d := portcullis.decision with input as llm("human", "acme", "gpt-4o")
 		with portcullis.allow as false
+		with portcullis.tables.llm as {}
 	d == {"allow": false, "reasons": ["no rule allows this request"], "obligations": {}}
 }
 

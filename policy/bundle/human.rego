@@ -3,24 +3,37 @@
 # catalog (data.models[m].kinds) permits.
 package portcullis
 
-# The common case first, as one conjunction: no grant and no user, so
-# grant_allows_llm_invoke has nothing to add. Rules of a complete rule with a
-# constant value stop at the first that holds, so the general rule below only
-# runs when this one fails.
+import data.portcullis.tables
+
+# The common cases first, each one conjunction over the lookup table
+# (tables.rego): no grant and no user, then a grant and no user. Rules of a
+# complete rule with a constant value stop at the first that holds, so the
+# general rule below only runs, for a request on behalf of a user, when
+# these fail.
 allow if {
 	input.action == "llm.invoke"
 	input.principal.kind == "human"
 	not input.grant
 	not input.user
-	input.request.model in data.tenants[input.principal.tenant].models
-	"human" in data.models[input.request.model].kinds
+	tables.llm[input.principal.tenant].human[input.request.model]
 }
 
 allow if {
 	input.action == "llm.invoke"
 	input.principal.kind == "human"
-	input.request.model in data.tenants[input.principal.tenant].models
-	"human" in data.models[input.request.model].kinds
+	not input.user
+	g := input.grant
+	e := tables.llm[input.principal.tenant].human[input.request.model]
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+}
+
+allow if {
+	input.action == "llm.invoke"
+	input.principal.kind == "human"
+	input.user
+	tables.llm[input.principal.tenant].human[input.request.model]
 	grant_allows_llm_invoke
 }
 

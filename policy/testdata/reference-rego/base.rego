@@ -1,0 +1,176 @@
+# The default Portcullis policy. The gateway asks for data.portcullis.decision
+# and nothing else; docs/policy.md describes the input and the decision.
+#
+# The four modules share package portcullis: this one (base.rego) builds the
+# decision; human.rego, application.rego and agent.rego add the `allow` and
+# `deny` rules for their kind of principal. Each kind's rules start with
+# input.action == "..." and input.principal.kind == "...", so OPA's rule index
+# evaluates only the rules for the caller's kind.
+#
+# Shape is performance here: the allow path is one positive conjunction per
+# kind, and the reasons for a deny are only computed when nothing allowed.
+#
+# Never base a decision on input.grant.expires_at: it is not part of the
+# decision cache key. The gateway checks expiry before asking.
+package portcullis
+
+# One definition, evaluated once: the allow branch asks `allow` (indexed on
+# input.action and input.principal.kind, so only the caller's rules run) and
+# then the action's allow_decision; only when nothing allowed does the else
+# branch compute the deny reasons. (Several unguarded `decision` definitions
+# would each be evaluated on every input, to check they do not conflict.)
+decision := allow_decision if {
+	allow
+} else := {
+	"allow": false,
+	"reasons": deny_reasons,
+	"obligations": {},
+} if not allow
+
+# allow_decision is the allowed decision for the action: one definition per
+# action, each guarded by input.action equality. The definitions carry their
+# reason and obligations inline: every extra rule costs an evaluation.
+allow_decision := {
+	"allow": true,
+	"reasons": [concat("", [
+		"model ", input.request.model,
+		" is allowed for ", input.principal.kind,
+		"s of tenant ", input.principal.tenant,
+	])],
+	"obligations": {
+		"max_tokens": kind_max_tokens,
+		"require_approval": require_approval,
+		"provider": "",
+	},
+} if {
+	input.action == "llm.invoke"
+	not input.grant
+}
+
+# A grant narrows the tools to its scopes and may lower the token cap.
+allow_decision := {
+	"allow": true,
+	"reasons": [concat("", [
+		"model ", input.request.model,
+		" is allowed for ", input.principal.kind,
+		"s of tenant ", input.principal.tenant,
+		" under grant ", input.grant.id,
+	])],
+	"obligations": {
+		"max_tokens": grant_max_tokens,
+		"tools": sort(input.grant.scopes.tools),
+		"require_approval": require_approval,
+		"provider": "",
+	},
+} if {
+	input.action == "llm.invoke"
+	input.grant
+}
+
+# --- grants -----------------------------------------------------------------
+
+# Without a grant the principal's own rights apply. With one, the request must
+# also stay inside the grant's tenant and model scopes.
+# grants.rego adds the purpose's and the user's limits.
+grant_allows_llm_invoke if {
+	not input.grant
+	user_allows_llm_invoke
+}
+
+grant_allows_llm_invoke if {
+	input.grant.tenant == input.principal.tenant
+	input.request.model in input.grant.scopes.models
+	grant_purpose_allows_llm_invoke
+	user_allows_llm_invoke
+}
+
+# --- obligations --------------------------------------------------------------
+
+# The kind's output cap comes from data.limits (for example
+# data.limits.agent.max_tokens); 0 means no cap.
+# (One object.get rather than a default and a rule: one evaluation.)
+kind_max_tokens := object.get(data.limits, [input.principal.kind, "max_tokens"], 0)
+
+# With a grant, the lower of the kind's and the grant's caps (0 = no cap).
+# One else chain: the branches exclude each other, and a chain stops at the
+# first that holds where separate rules would all be evaluated.
+grant_max_tokens := kind_max_tokens if {
+	input.grant.scopes.max_tokens == 0
+} else := input.grant.scopes.max_tokens if {
+	kind_max_tokens == 0
+	input.grant.scopes.max_tokens > 0
+} else := min([kind_max_tokens, input.grant.scopes.max_tokens]) if {
+	kind_max_tokens > 0
+	input.grant.scopes.max_tokens > 0
+}
+
+# --- deny reasons -----------------------------------------------------------
+
+deny_reasons := sort(deny) if count(deny) > 0
+
+deny_reasons := ["no rule allows this request"] if count(deny) == 0
+
+deny contains "request has no action" if not input.action
+
+deny contains sprintf("unknown action %q", [input.action]) if {
+	not input.action in data.actions
+	not startswith(input.action, "admin.")
+}
+
+deny contains sprintf("no rule allows action %s", [input.action]) if {
+	input.action != "llm.invoke"
+	known_action
+}
+
+known_action if input.action in data.actions
+
+known_action if startswith(input.action, "admin.")
+
+deny contains sprintf("unknown tenant %q", [input.principal.tenant]) if {
+	not data.tenants[input.principal.tenant]
+}
+
+deny contains sprintf("unknown principal kind %q", [input.principal.kind]) if {
+	not input.principal.kind in {"human", "application", "agent"}
+}
+
+deny contains "llm.invoke without a request" if {
+	input.action == "llm.invoke"
+	not input.request
+}
+
+deny contains sprintf("unknown model %q", [input.request.model]) if {
+	input.action == "llm.invoke"
+	not data.models[input.request.model]
+}
+
+deny contains sprintf("grant tenant %s does not match principal tenant %s", [
+	input.grant.tenant,
+	input.principal.tenant,
+]) if {
+	input.grant.tenant != input.principal.tenant
+}
+
+deny contains sprintf("model %s is not in the scopes of grant %s", [input.request.model, input.grant.id]) if {
+	input.action == "llm.invoke"
+	input.grant
+	not input.request.model in input.grant.scopes.models
+}
+
+# model_denied_for(kind, list) is the kind modules' deny reason: the model and
+# tenant exist, but the model is not in the tenant's list for the kind, or the
+# catalog does not admit the kind.
+model_denied_for(kind, list) := sprintf("model %s is not allowed for %ss of tenant %s", [
+	input.request.model,
+	kind,
+	input.principal.tenant,
+]) if {
+	tenant := data.tenants[input.principal.tenant]
+	model := data.models[input.request.model]
+	not kind_may_use(kind, tenant[list], model)
+}
+
+kind_may_use(kind, models, catalog_entry) if {
+	input.request.model in models
+	kind in catalog_entry.kinds
+}
