@@ -137,7 +137,10 @@ func chatChunk(t *tap, data []byte) error {
 		} `json:"choices"`
 		Usage *Usage `json:"usage"`
 	}
-	if json.Unmarshal(data, &c) != nil {
+	if err := json.Unmarshal(data, &c); err != nil {
+		if mayHoldToolCalls(data) {
+			return t.undecodable(err)
+		}
 		return nil
 	}
 	if c.Usage != nil {
@@ -177,20 +180,36 @@ func chatChunk(t *tap, data []byte) error {
 }
 
 // parseChatCompletion reads usage and tool calls from a chat completion (or
-// the usage of an embeddings response).
+// the usage of an embeddings response), as far as it can.
 func parseChatCompletion(b []byte) (*Usage, []*toolCallAcc) {
 	if len(b) == 0 {
 		return nil, nil
 	}
+	u, calls, _ := readChatCompletion(b)
+	return u, calls
+}
+
+// readChatCompletion reads usage and tool calls from a chat completion and
+// reports one it cannot read: the caller must not relay that unchecked.
+func readChatCompletion(b []byte) (*Usage, []*toolCallAcc, error) {
 	if u, calls, ok := scanChatCompletion(b); ok {
-		return u, calls
+		return u, calls, nil
 	}
-	return decodeChatCompletion(b)
+	return decodeChatAnswer(b)
 }
 
 // decodeChatCompletion is parseChatCompletion with encoding/json, for what
 // scanChatCompletion leaves to it.
 func decodeChatCompletion(b []byte) (*Usage, []*toolCallAcc) {
+	u, calls, err := decodeChatAnswer(b)
+	if err != nil {
+		return nil, nil
+	}
+	return u, calls
+}
+
+// decodeChatAnswer is readChatCompletion with encoding/json.
+func decodeChatAnswer(b []byte) (*Usage, []*toolCallAcc, error) {
 	var c struct {
 		Choices []struct {
 			Message struct {
@@ -205,8 +224,8 @@ func decodeChatCompletion(b []byte) (*Usage, []*toolCallAcc) {
 		} `json:"choices"`
 		Usage *Usage `json:"usage"`
 	}
-	if json.Unmarshal(b, &c) != nil {
-		return nil, nil
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, nil, err
 	}
 	var calls []*toolCallAcc
 	for _, ch := range c.Choices {
@@ -216,5 +235,5 @@ func decodeChatCompletion(b []byte) (*Usage, []*toolCallAcc) {
 			calls = append(calls, acc)
 		}
 	}
-	return c.Usage, calls
+	return c.Usage, calls, nil
 }

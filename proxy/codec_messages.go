@@ -95,10 +95,12 @@ func (c *messagesCodec) line(t *tap, line []byte) error {
 	}
 	if containsAny(data, messagesKeys) {
 		var ev anthropicEvent
-		if json.Unmarshal(data, &ev) == nil {
-			if err := c.event(t, &ev); err != nil {
+		if err := json.Unmarshal(data, &ev); err != nil {
+			if err := t.undecodable(err); err != nil {
 				return err
 			}
+		} else if err := c.event(t, &ev); err != nil {
+			return err
 		}
 	}
 	t.relay(line)

@@ -68,7 +68,11 @@ func (c *responsesCodec) line(t *tap, line []byte) error {
 				Usage *responsesUsage `json:"usage"`
 			} `json:"response"`
 		}
-		if json.Unmarshal(data, &ev) == nil {
+		if err := json.Unmarshal(data, &ev); err != nil {
+			if err := t.undecodable(err); err != nil {
+				return err
+			}
+		} else {
 			switch ev.Type {
 			case "response.output_item.added":
 				if it := ev.Item; it != nil && isCallItem(it.Type) {

@@ -20,6 +20,9 @@ var (
 	// did not ask for one: the client would read it in a way the gateway
 	// cannot predict.
 	errUnrequestedStream = errors.New("the provider answered a request that did not ask for a stream with an event stream")
+	// errUnreadable refuses a 2xx answer the gateway cannot parse: relayed,
+	// it could carry a tool call that no policy decision saw.
+	errUnreadable = errors.New("answer could not be parsed, so its tool calls could not be checked")
 )
 
 // isEventStream reports whether a Content-Type is text/event-stream, with
@@ -85,6 +88,10 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	})
 	if sse {
 		t.authorize = g.toolCallCheck(ctx, x)
+		// The tap may end the stream early with an error event, or
+		// translate it: the provider's length no longer holds.
+		res.ContentLength = -1
+		h.Del("Content-Length")
 	}
 	res.Body = t
 	return nil
@@ -125,13 +132,17 @@ func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byt
 		usage *Usage
 		calls []*toolCallAcc
 	)
+	if !isJSONObject(b) {
+		return nil, fmt.Errorf("%w: not a JSON object", errUnreadable)
+	}
+	var err error
 	if x.plan.adapter.translated {
-		var err error
-		if b, usage, calls, err = messagesToChat(b, x.caller.start.Unix()); err != nil {
-			return nil, err
-		}
+		b, usage, calls, err = messagesToChat(b, x.caller.start.Unix())
 	} else {
-		usage, calls = inspectAnswer(x.req.API, b)
+		usage, calls, err = inspectAnswer(x.req.API, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	x.usage, x.calls = usage, toolCalls(calls)
 	check := g.toolCallCheck(ctx, x)
@@ -143,16 +154,24 @@ func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byt
 	return b, nil
 }
 
-// inspectAnswer reads usage and tool calls from a non-streamed answer of api.
-func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc) {
+// isJSONObject reports whether b, after leading space, opens an object.
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// inspectAnswer reads usage and tool calls from a non-streamed answer of
+// api. An answer it cannot read whole — bad JSON, a field of another type
+// — is an error: a lenient client could still read a tool call in it.
+func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc, error) {
 	switch api {
 	case APIResponses:
 		var r struct {
 			Output []responsesItemOut `json:"output"`
 			Usage  *responsesUsage    `json:"usage"`
 		}
-		if json.Unmarshal(b, &r) != nil {
-			return nil, nil
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, nil, err
 		}
 		var calls []*toolCallAcc
 		for _, it := range r.Output {
@@ -162,11 +181,11 @@ func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc) {
 				calls = append(calls, acc)
 			}
 		}
-		return r.Usage.usage(), calls
+		return r.Usage.usage(), calls, nil
 	case APIAnthropicMessages:
 		var m messagesResponse
-		if json.Unmarshal(b, &m) != nil {
-			return nil, nil
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, nil, err
 		}
 		var calls []*toolCallAcc
 		for _, c := range m.Content {
@@ -176,9 +195,9 @@ func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc) {
 				calls = append(calls, acc)
 			}
 		}
-		return m.Usage.usage(), calls
+		return m.Usage.usage(), calls, nil
 	}
-	return parseChatCompletion(b)
+	return readChatCompletion(b)
 }
 
 // doneBody is a buffered answer that reports once when it has been sent
@@ -221,6 +240,8 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 			denied.Name, strings.Join(denied.Reasons, "; "))
 	case errors.Is(err, errResponseTooLarge):
 		msg = fmt.Sprintf("the provider %q sent an answer too large for the gateway to inspect", x.route.Provider.Name)
+	case errors.Is(err, errUnreadable):
+		msg = fmt.Sprintf("the provider %q sent an answer the gateway could not inspect for tool calls (it does not parse as the API's response), so it is withheld", x.route.Provider.Name)
 	case errors.Is(err, errUnrequestedStream):
 		msg = fmt.Sprintf("the provider %q answered with an event stream, which this request did not ask for; the answer is withheld", x.route.Provider.Name)
 	case errors.Is(err, context.DeadlineExceeded):

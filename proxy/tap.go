@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 )
@@ -35,9 +36,10 @@ type ToolCall struct {
 var (
 	// errStreamIncomplete marks a stream that ended without its terminator.
 	errStreamIncomplete = errors.New("upstream stream ended before its end marker")
-	// errUninspectable ends a guarded stream with a line too long to inspect:
-	// it could hide a tool call.
-	errUninspectable = errors.New("upstream stream line too long to inspect")
+	// errUninspectable ends a guarded stream with a line it cannot inspect
+	// (too long, or one that may hold a tool call but does not decode): it
+	// could hide a tool call.
+	errUninspectable = errors.New("upstream stream event cannot be inspected")
 )
 
 // tap wraps an upstream response body. For a stream it relays complete lines
@@ -260,13 +262,25 @@ func (t *tap) observe(b []byte) {
 // fails, since the line could hide a tool call.
 func (t *tap) overlong(more []byte) {
 	if t.authorize != nil || !t.codec.passthrough() {
-		t.halt(errUninspectable, "the provider sent a stream event too large to inspect; the response is incomplete")
+		t.halt(fmt.Errorf("%w: line longer than %d bytes", errUninspectable, maxSSELine),
+			"the provider sent a stream event too large to inspect; the response is incomplete")
 		return
 	}
 	t.out = append(t.out, t.held...)
 	t.out = append(t.out, t.line...)
 	t.out = append(t.out, more...)
 	t.held, t.line, t.skip = nil, t.line[:0], true
+}
+
+// undecodable handles a data line that may hold a tool call but does not
+// decode as the codec expects (bad JSON, a field of another type): a
+// stream whose tool calls are checked stops there, since a lenient client
+// may still read a tool call from it; a plain relay passes it.
+func (t *tap) undecodable(err error) error {
+	if t.authorize == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: an event that may hold a tool call does not decode (%v)", errUninspectable, err)
 }
 
 // relay appends a passthrough line, preceded by a held "event:" line.
