@@ -141,7 +141,19 @@ user_covers_scopes if {
 	}
 }
 
-grant_actions := {"grant.mint", "grant.delegate"}
+# The deny reasons of grant.mint and grant.delegate: grant_denials holds
+# them without an action guard, and one deny rule per action adds them. (An
+# `input.action in {...}` guard on each would defeat the rule index: every
+# request would evaluate all of them.)
+deny contains r if {
+	input.action == "grant.mint"
+	some r in grant_denials
+}
+
+deny contains r if {
+	input.action == "grant.delegate"
+	some r in grant_denials
+}
 
 deny contains sprintf("%ss may not mint grants", [input.principal.kind]) if {
 	input.action == "grant.mint"
@@ -153,30 +165,25 @@ deny contains sprintf("delegation chain of %d actors is deeper than allowed (%d 
 	count(input.chain) > data.grants.max_depth + 1
 }
 
-deny contains sprintf("purpose %q is not available to tenant %s", [input.grant.purpose, input.principal.tenant]) if {
-	input.action in grant_actions
+grant_denials contains sprintf("purpose %q is not available to tenant %s", [input.grant.purpose, input.principal.tenant]) if {
 	not input.grant.purpose in object.get(data.tenants, [input.principal.tenant, "purposes"], [])
 }
 
-deny contains "a grant must name at least one model" if {
-	input.action in grant_actions
+grant_denials contains "a grant must name at least one model" if {
 	count(input.grant.scopes.models) == 0
 }
 
-deny contains sprintf("model %s is not allowed for purpose %s", [m, input.grant.purpose]) if {
-	input.action in grant_actions
+grant_denials contains sprintf("model %s is not allowed for purpose %s", [m, input.grant.purpose]) if {
 	some m in input.grant.scopes.models
 	not m in object.get(data.purposes, [input.grant.purpose, "models"], [])
 }
 
-deny contains sprintf("tool %s is not allowed for purpose %s", [t, input.grant.purpose]) if {
-	input.action in grant_actions
+grant_denials contains sprintf("tool %s is not allowed for purpose %s", [t, input.grant.purpose]) if {
 	some t in input.grant.scopes.tools
 	not t in object.get(data.purposes, [input.grant.purpose, "tools"], [])
 }
 
-deny contains sprintf("model %s is not allowed for %ss of tenant %s", [m, input.principal.kind, input.principal.tenant]) if {
-	input.action in grant_actions
+grant_denials contains sprintf("model %s is not allowed for %ss of tenant %s", [m, input.principal.kind, input.principal.tenant]) if {
 	some m in input.grant.scopes.models
 	not kind_may_hold(m)
 }
@@ -186,22 +193,19 @@ kind_may_hold(m) if {
 	input.principal.kind in data.models[m].kinds
 }
 
-deny contains sprintf("budget of %d tokens is not within purpose %s's cap of %d (ask for 1 to %d)", [
+grant_denials contains sprintf("budget of %d tokens is not within purpose %s's cap of %d (ask for 1 to %d)", [
 	input.grant.scopes.max_tokens, input.grant.purpose, cap, cap,
 ]) if {
-	input.action in grant_actions
 	cap := data.purposes[input.grant.purpose].max_tokens
 	not budget_within(cap)
 }
 
-deny contains sprintf("user %s may not use model %s", [input.user.subject, m]) if {
-	input.action in grant_actions
+grant_denials contains sprintf("user %s may not use model %s", [input.user.subject, m]) if {
 	some m in input.grant.scopes.models
 	not user_may_use_model(m)
 }
 
-deny contains sprintf("user %s may not use tool %s", [input.user.subject, t]) if {
-	input.action in grant_actions
+grant_denials contains sprintf("user %s may not use tool %s", [input.user.subject, t]) if {
 	some t in input.grant.scopes.tools
 	not user_may_use_tool(t)
 }
