@@ -45,7 +45,9 @@ func BenchmarkDecideCacheHit(b *testing.B) {
 }
 
 // BenchmarkDecideUncached: a full evaluation of the default bundle, on the
-// allow path (the common case) and on a deny (reasons computed).
+// allow paths (the fast branches of decision: agent and grant, human; and
+// the general ones: a user, tools offered, a tool call) and on denies
+// (reasons computed).
 func BenchmarkDecideUncached(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
@@ -56,7 +58,15 @@ func BenchmarkDecideUncached(b *testing.B) {
 		{"allow/human", llm("human", "acme", "gpt-4o"), true},
 		{"allow/grant", withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g1", Tenant: "acme", Purpose: "support",
 			Scopes: Scopes{Models: []string{"gpt-4o-mini"}, Tools: []string{"search"}, MaxTokens: 512}}), true},
+		{"allow/user", func() *Input {
+			in := llm("human", "acme", "gpt-4o-mini")
+			in.User = &User{Subject: "spiffe://dev.portcullis.local/human/alice", Kind: "human"}
+			return in
+		}(), true},
+		{"allow/tools", func() *Input { in := llm("human", "acme", "gpt-4o"); in.Request.Tools = []string{"search"}; return in }(), true},
+		{"allow/tool.call", &Input{Action: "tool.call", Principal: llm("human", "acme", "").Principal, Tool: &Tool{Name: "search"}}, true},
 		{"deny/agent", llm("agent", "acme", "gpt-4o"), false},
+		{"deny/human", llm("human", "globex", "gpt-4o"), false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := newEngine(b, Options{CacheSize: -1, Timeout: 10 * time.Second})

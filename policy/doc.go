@@ -44,4 +44,8 @@
 // The default bundle (DefaultBundle, the files under policy/bundle) is the
 // place to start a custom one: copy it, edit data.json, and run its Rego tests
 // with `opa test` or the way TestRego does with OPA's tester package.
+//
+// Rules in TablesPackage (data.portcullis.tables) are lookup tables derived
+// from data alone: the engine evaluates them once per load and serves them as
+// data, so decisions look answers up instead of re-deriving them per request.
 package policy
