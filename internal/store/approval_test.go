@@ -1,12 +1,8 @@
 package store
 
 import (
-	"context"
 	"errors"
-	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -70,119 +66,5 @@ func TestApprovalSteps(t *testing.T) {
 				t.Errorf("got error %v, want it to say %q", err, tt.wantDet)
 			}
 		})
-	}
-}
-
-func TestBoltApprovalsSurviveRestart(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
-	s := openTest(t, path)
-	if _, err := s.Approval(ctx, "missing"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("got %v, want ErrNotFound on an empty file", err)
-	}
-	a := pendingApproval("ap1")
-	if err := s.CreateApproval(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateApproval(ctx, a); !errors.Is(err, ErrExists) {
-		t.Fatalf("got %v, want ErrExists for a second create", err)
-	}
-	b := pendingApproval("ap2")
-	b.Tenant, b.CreatedAt = "globex", t0.Add(time.Second)
-	if err := s.CreateApproval(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.UpdateApproval(ctx, "ap1", func(r *ApprovalRecord) error {
-		return r.Decide(true, "spiffe://td/human/bob", "ok", t0.Add(time.Minute))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-
-	s = openTest(t, path)
-	defer s.Close()
-	got, err := s.Approval(ctx, "ap1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.State != ApprovalApproved || got.DecidedBy != "spiffe://td/human/bob" || got.Summary["model"] != "gpt-4o-mini" || len(got.Chain) != 2 {
-		t.Errorf("after reopen got %+v", got)
-	}
-	for _, tt := range []struct {
-		f    ApprovalFilter
-		want []string
-	}{
-		{ApprovalFilter{}, []string{"ap1", "ap2"}},
-		{ApprovalFilter{Tenant: "acme"}, []string{"ap1"}},
-		{ApprovalFilter{State: ApprovalPending}, []string{"ap2"}},
-		{ApprovalFilter{State: ApprovalExpired, Now: t0.Add(time.Hour)}, []string{"ap1", "ap2"}},
-		{ApprovalFilter{State: ApprovalExpired}, nil},
-	} {
-		list, err := s.ListApprovals(ctx, tt.f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, a := range list {
-			ids = append(ids, a.ID)
-		}
-		if !slices.Equal(ids, tt.want) {
-			t.Errorf("ListApprovals(%+v) got %v, want %v", tt.f, ids, tt.want)
-		}
-	}
-	// A failed step that finds the approval expired still records it.
-	got, err = s.UpdateApproval(ctx, "ap2", func(r *ApprovalRecord) error { return r.Decide(true, "h", "", t0.Add(time.Hour)) })
-	if !errors.Is(err, ErrApprovalExpired) || got.State != ApprovalExpired {
-		t.Fatalf("got %v, %s; want ErrApprovalExpired and expired", err, got.State)
-	}
-	if again, _ := s.Approval(ctx, "ap2"); again.State != ApprovalExpired {
-		t.Errorf("got stored state %s, want expired", again.State)
-	}
-	if _, err := s.UpdateApproval(ctx, "nope", func(*ApprovalRecord) error { return nil }); !errors.Is(err, ErrNotFound) {
-		t.Errorf("got %v, want ErrNotFound", err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := s.Approval(cctx, "ap1"); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("got %v, want ErrUnavailable on a cancelled context", err)
-	}
-}
-
-// TestBoltApprovalUsedOnce races many retries of one approved action: exactly
-// one consumes it.
-func TestBoltApprovalUsedOnce(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, filepath.Join(t.TempDir(), "state.db"))
-	defer s.Close()
-	a := pendingApproval("ap")
-	a.State = ApprovalApproved
-	if err := s.CreateApproval(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wins, refused := 0, 0
-	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.UpdateApproval(ctx, "ap", func(r *ApprovalRecord) error {
-				return r.Use(a.Requester, "d1", "req_"+string(rune('a'+i)), t0.Add(time.Minute))
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case errors.Is(err, ErrApprovalState):
-				refused++
-			default:
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if wins != 1 || refused != 15 {
-		t.Errorf("got %d uses and %d refusals, want 1 and 15", wins, refused)
 	}
 }

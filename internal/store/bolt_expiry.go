@@ -56,7 +56,7 @@ func (b *Bolt) Sweep(ctx context.Context) (int, error) {
 		idx := tx.Bucket(bucketExpiries)
 		c := idx.Cursor()
 		var done [][]byte
-		for k, _ := c.First(); k != nil && len(k) > 8; k, _ = c.Next() {
+		for k, _ := c.First(); len(k) > 8; k, _ = c.Next() {
 			if int64(binary.BigEndian.Uint64(k[:8])) > now.UnixNano() {
 				break
 			}

@@ -162,6 +162,9 @@ func TestConformance(t *testing.T) {
 		name string
 		run  func(t *testing.T, be backend)
 	}{
+		{"Revocations", testRevocations},
+		{"Budgets", testBudgets},
+		{"Approvals", testApprovals},
 		{"RateLimitShared", testRateLimitShared},
 		{"GrantKeysShared", testGrantKeysShared},
 		{"Expiry", testExpiry},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -60,65 +59,6 @@ func waitRevoked(t *testing.T, s *Etcd, id, task string, limit time.Duration) ti
 	}
 }
 
-func TestEtcdRevocationsAcrossReplicas(t *testing.T) {
-	ctx := context.Background()
-	env, a, b := replicas(t)
-	for _, g := range []GrantRecord{
-		{ID: "root", Task: "acme/t1"},
-		{ID: "child", Parent: "root", Task: "acme/t1"},
-		{ID: "grandchild", Parent: "child", Task: "acme/t1"},
-		{ID: "sibling", Parent: "root", Task: "acme/t1"},
-		{ID: "other", Task: "acme/t2"},
-	} {
-		if err := a.PutGrant(ctx, g); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ids, err := b.RevokeGrant(ctx, "child", "leaked")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"child", "grandchild"}; !slices.Equal(ids, want) {
-		t.Errorf("revoked %v, want %v", ids, want)
-	}
-	waitRevoked(t, a, "grandchild", "acme/t1", testStaleAfter)
-	// A grant delegated (through A) from a grant revoked (through B) is born revoked.
-	if err := a.PutGrant(ctx, GrantRecord{ID: "late", Parent: "child", Task: "acme/t1"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.RevokeTask(ctx, "acme/t2", "task complete"); err != nil {
-		t.Fatal(err)
-	}
-	waitRevoked(t, b, "new-in-t2", "acme/t2", testStaleAfter)
-	waitRevoked(t, b, "late", "acme/t1", testStaleAfter)
-	check := func(name string, s *Etcd) {
-		t.Helper()
-		for _, tc := range []struct {
-			id, task string
-			want     bool
-		}{
-			{"root", "acme/t1", false}, {"sibling", "acme/t1", false},
-			{"child", "acme/t1", true}, {"grandchild", "acme/t1", true}, {"late", "acme/t1", true},
-			{"other", "acme/t2", true}, {"new-in-t2", "acme/t2", true}, {"x", "globex/t2", false},
-		} {
-			if got, err := s.IsRevoked(ctx, tc.id, tc.task); err != nil || got != tc.want {
-				t.Errorf("%s: IsRevoked(%s, %s) = %v, %v; want %v", name, tc.id, tc.task, got, err, tc.want)
-			}
-		}
-	}
-	check("A", a)
-	check("B", b)
-	// A replica started now loads what is there.
-	check("C", openEtcdTest(t, env.srv, env.prefix))
-	g, err := b.Grant(ctx, "grandchild")
-	if err != nil || g.Parent != "child" || g.Task != "acme/t1" {
-		t.Errorf("Grant = %+v, %v", g, err)
-	}
-	if _, err := b.Grant(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("unknown grant: err = %v, want ErrNotFound", err)
-	}
-}
-
 // TestEtcdRevocationPropagation measures how long a revocation committed
 // through one replica takes to be enforced by another (docs/deployment.md).
 func TestEtcdRevocationPropagation(t *testing.T) {
@@ -136,56 +76,6 @@ func TestEtcdRevocationPropagation(t *testing.T) {
 	sort.Slice(delays, func(i, j int) bool { return delays[i] < delays[j] })
 	t.Logf("revocation through A enforced by B after: median %s, p90 %s, max %s (%d revocations; bound %s)",
 		delays[n/2], delays[n*9/10], delays[n-1], n, testStaleAfter)
-}
-
-func TestEtcdBudgetNotDoubleSpent(t *testing.T) {
-	ctx := context.Background()
-	_, a, b := replicas(t)
-	budgets := []Budget{{Key: "grant/g1", Limit: 1000}, {Key: "task/acme/t1"}}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	ok, refused := 0, 0
-	for i := range 40 {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		wg.Go(func() {
-			err := s.Reserve(ctx, budgets, 100)
-			mu.Lock()
-			defer mu.Unlock()
-			var be *BudgetError
-			switch {
-			case err == nil:
-				ok++
-			case errors.As(err, &be) && errors.Is(err, ErrBudgetExceeded) && be.Key == "grant/g1" && be.Limit == 1000:
-				refused++
-			default:
-				t.Errorf("reserve: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if ok != 10 || refused != 30 {
-		t.Errorf("%d reservations succeeded, %d refused; want 10 and 30", ok, refused)
-	}
-	for _, k := range []string{"grant/g1", "task/acme/t1"} {
-		if n, err := b.Usage(ctx, k); n != 1000 || err != nil {
-			t.Errorf("usage %s = %d, %v; want 1000", k, n, err)
-		}
-	}
-	if err := a.Settle(ctx, []string{"grant/g1", "task/acme/t1"}, -250); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := b.Usage(ctx, "grant/g1"); n != 750 {
-		t.Errorf("after settle usage = %d, want 750", n)
-	}
-	if err := b.Settle(ctx, []string{"grant/g1"}, -5000); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := a.Usage(ctx, "grant/g1"); n != 0 {
-		t.Errorf("usage went to %d, want clamped at 0", n)
-	}
 }
 
 // TestEtcdRevokeRacesDelegate delegates from a grant while another replica
