@@ -117,7 +117,7 @@ func (g *Gateway) complete(ctx context.Context, x *exchange) {
 		return
 	}
 	x.finished = true
-	if cause := context.Cause(ctx); errors.Is(cause, ErrDrainTimeout) {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDrainTimeout) || errors.Is(cause, ErrRequestTimeout) {
 		x.upErr = fmt.Errorf("%w (%v)", cause, x.upErr)
 	}
 	// The client may be gone; the record must still be written.

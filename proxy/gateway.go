@@ -69,6 +69,9 @@ type Config struct {
 	// MCPServers are the upstream MCP servers served at /mcp/{name}
 	// (mcp.go).
 	MCPServers []MCPServer
+	// Limits bound each caller's requests in flight and their duration
+	// (limits.go).
+	Limits Limits
 }
 
 // Gateway is the data-plane HTTP handler: every request is authenticated by
@@ -84,6 +87,8 @@ type Gateway struct {
 	limiter   *rateLimiter // nil when there are no rate limits
 	approvals *approvals   // nil when approvals are off
 	mcp       map[string]*mcpUpstream
+	limits    Limits
+	inflight  *inFlight
 }
 
 // New checks cfg and builds a Gateway.
@@ -118,7 +123,8 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Policy = instrumentedDecider{next: cfg.Policy, m: cfg.Metrics}
 		cfg.Transport = instrumentedTransport{next: cfg.Transport, m: cfg.Metrics}
 	}
-	g := &Gateway{cfg: cfg, clock: cfg.Clock, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, limits: cfg.Limits.withDefaults()}
+	g.inflight = newInFlight(g.limits.MaxInFlightPerPrincipal)
 	g.rp = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      roundTripper(g.roundTrip),
@@ -181,6 +187,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), RequestID: reqID})
 		return
 	}
+	r, done, ok := g.admit(w, r, reqID, p)
+	if !ok {
+		return
+	}
+	defer done()
 	ctx := context.WithValue(r.Context(), callerKey{}, &caller{id: reqID, principal: p, start: g.clock()})
 	h.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -66,6 +66,8 @@ type envOptions struct {
 	approvalTTL time.Duration
 	// mcpServers are the upstream MCP servers (mcp_test.go).
 	mcpServers []proxy.MCPServer
+	// limits bound requests in flight and their duration (limits_test.go).
+	limits proxy.Limits
 }
 
 func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
@@ -128,6 +130,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	cfg.Grants, cfg.RateLimits = ge.options, opts.rateLimits
 	cfg.Approvals = &proxy.ApprovalOptions{Store: ge.store, TTL: opts.approvalTTL}
 	cfg.MCPServers = opts.mcpServers
+	cfg.Limits = opts.limits
 	gw, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,11 @@ type ServerOptions struct {
 	ReadHeaderTimeout time.Duration // default 10s
 	IdleTimeout       time.Duration // default 120s
 	MaxHeaderBytes    int           // default 64 KiB
+	// WriteByteTimeout closes an HTTP/2 connection to which no byte could
+	// be written for this long (a client that stopped reading its
+	// socket); it also pings an idle connection after twice this and
+	// closes it if no answer comes within this. Default 30s; negative: off.
+	WriteByteTimeout time.Duration
 	// HTTP3Port, when not zero, is advertised in Alt-Svc on TCP responses:
 	// the port of the UDP socket given to ServeHTTP3.
 	HTTP3Port int
@@ -58,6 +63,13 @@ func NewServer(h http.Handler, tlsCfg *tls.Config, opts ServerOptions, logger lo
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = 64 << 10
 	}
+	if opts.WriteByteTimeout == 0 {
+		opts.WriteByteTimeout = 30 * time.Second
+	}
+	var h2 *http.HTTP2Config
+	if d := opts.WriteByteTimeout; d > 0 {
+		h2 = &http.HTTP2Config{WriteByteTimeout: d, SendPingTimeout: 2 * d, PingTimeout: d}
+	}
 	cfg := tlsCfg.Clone()
 	cfg.NextProtos = []string{"h2", "http/1.1"}
 	tcpHandler := h
@@ -86,6 +98,7 @@ func NewServer(h http.Handler, tlsCfg *tls.Config, opts ServerOptions, logger lo
 			ReadHeaderTimeout: opts.ReadHeaderTimeout,
 			IdleTimeout:       opts.IdleTimeout,
 			MaxHeaderBytes:    opts.MaxHeaderBytes,
+			HTTP2:             h2,
 			ErrorLog:          newStdLogger(logger),
 		},
 		log: logger,

@@ -171,6 +171,11 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 		RateState:    rateState(grants),
 		Approvals:    g.approvalOptions(grants),
 		MCPServers:   mcps,
+		Limits: proxy.Limits{
+			MaxInFlightPerPrincipal: cfg.Limits.MaxInFlightPerPrincipal,
+			RequestTimeout:          cfg.Limits.RequestTimeout,
+			BodyReadTimeout:         cfg.Limits.BodyReadTimeout,
+		},
 	})
 	return err
 }

@@ -125,6 +125,8 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 	opts := proxy.ServerOptions{
 		ReadHeaderTimeout: g.cfg.Limits.ReadHeaderTimeout,
 		IdleTimeout:       g.cfg.Limits.IdleTimeout,
+		MaxHeaderBytes:    g.cfg.Limits.MaxHeaderBytes,
+		WriteByteTimeout:  g.cfg.Limits.WriteByteTimeout,
 	}
 	var pc net.PacketConn
 	if !g.cfg.DisableHTTP3 {

@@ -133,9 +133,16 @@ type Audit struct {
 // Limits bound what one request may cost.
 type Limits struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	BodyReadTimeout   time.Duration `yaml:"body_read_timeout"`
+	RequestTimeout    time.Duration `yaml:"request_timeout"`
+	WriteByteTimeout  time.Duration `yaml:"write_byte_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	// MaxInFlightPerPrincipal caps one SPIFFE ID's requests in flight on a
+	// replica; 0 is the default, negative is unlimited.
+	MaxInFlightPerPrincipal int `yaml:"max_in_flight_per_principal"`
 }
 
 // Log configures process logging.
@@ -338,6 +345,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxBodyBytes < 0 {
 		return &FieldError{"limits.max_body_bytes", "must not be negative"}
+	}
+	if c.Limits.MaxHeaderBytes < 0 {
+		return &FieldError{"limits.max_header_bytes", "must not be negative"}
 	}
 	switch c.Log.Format {
 	case "json", "text":
