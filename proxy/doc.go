@@ -51,6 +51,9 @@
 // decision cache, and adds grant, chain and user to the policy input
 // (grantcheck.go); after the obligations the call's tokens are reserved
 // against the grant's budget and settled from the reported usage (budget.go).
-// Config.RateLimits adds a token bucket per principal by kind (ratelimit.go).
+// Config.RateLimits adds a request rate per principal by kind, counted in
+// Config.RateState (this process's memory, or shared in etcd) with GCRA
+// (ratelimit.go); Config.Limits caps each principal's requests in flight
+// and bounds request and body-read time (limits.go).
 // docs/grants.md is the user's view.
 package proxy

@@ -179,7 +179,11 @@ func (m *mcpSession) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mc
 		msg     string
 		gate    gateResult
 	)
-	if ok, wait := g.limiter.allow(c.principal); !ok {
+	if ok, wait, err := g.limiter.take(ctx, c.principal); err != nil {
+		g.log.WithError(err).WithField("request_id", c.id).Error("rate-limit state unavailable: refusing")
+		code, msg = codeStore, "the gateway cannot reach its shared rate-limit state, so it refuses rather than guess; try again later"
+		reasons = []string{msg}
+	} else if !ok {
 		code, msg = codeRateLimited, fmt.Sprintf("rate limit for %s principals exceeded; retry after %v", c.principal.Kind, wait.Round(1e9))
 		reasons = []string{msg}
 	} else if p.Name == "" || argErr != nil {
@@ -209,9 +213,15 @@ func (m *mcpSession) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mc
 		ev.Decision.Obligations = map[string]any{"require_approval": true}
 	}
 	if code != "" {
-		ev.Status = http.StatusForbidden
-		if code == codeBadRequest {
+		switch code {
+		case codeBadRequest:
 			ev.Status = http.StatusBadRequest
+		case codeRateLimited:
+			ev.Status = http.StatusTooManyRequests
+		case codeStore:
+			ev.Status = http.StatusServiceUnavailable
+		default:
+			ev.Status = http.StatusForbidden
 		}
 	}
 	seq, err := g.cfg.Audit.Append(context.WithoutCancel(ctx), ev)

@@ -51,16 +51,6 @@ func (l *rateLimiter) take(ctx context.Context, p identity.Principal) (bool, tim
 	return l.state.AllowRate(ctx, p.ID.String(), store.Rate{PerSecond: lim.Rate, Burst: lim.Burst})
 }
 
-// allow is take for callers that only refuse: when the shared state cannot
-// answer, the request is refused as over the limit, with a one-second wait.
-func (l *rateLimiter) allow(p identity.Principal) (bool, time.Duration) {
-	ok, wait, err := l.take(context.Background(), p)
-	if err != nil {
-		return false, time.Second
-	}
-	return ok, wait
-}
-
 // allowRate applies the caller's rate limit; over it, it audits and answers
 // 429 with Retry-After. When the shared rate-limit state cannot answer it
 // audits and answers 503 state_unavailable.
