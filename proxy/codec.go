@@ -137,9 +137,9 @@ func chatChunk(t *tap, data []byte) error {
 		} `json:"choices"`
 		Usage *Usage `json:"usage"`
 	}
-	if err := json.Unmarshal(data, &c); err != nil {
+	if ok, err := t.decodeEvent(data, &c); !ok {
 		if mayHoldToolCalls(data) {
-			return t.undecodable(err)
+			return err
 		}
 		return nil
 	}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 )
 
@@ -95,12 +94,14 @@ func (c *messagesCodec) line(t *tap, line []byte) error {
 	}
 	if containsAny(data, messagesKeys) {
 		var ev anthropicEvent
-		if err := json.Unmarshal(data, &ev); err != nil {
-			if err := t.undecodable(err); err != nil {
+		ok, err := t.decodeEvent(data, &ev)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := c.event(t, &ev); err != nil {
 				return err
 			}
-		} else if err := c.event(t, &ev); err != nil {
-			return err
 		}
 	}
 	t.relay(line)

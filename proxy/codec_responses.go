@@ -1,9 +1,6 @@
 package proxy
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "fmt"
 
 // responsesCodec reads an OpenAI Responses event stream: function calls from
 // response.output_item.added and their arguments from
@@ -68,11 +65,11 @@ func (c *responsesCodec) line(t *tap, line []byte) error {
 				Usage *responsesUsage `json:"usage"`
 			} `json:"response"`
 		}
-		if err := json.Unmarshal(data, &ev); err != nil {
-			if err := t.undecodable(err); err != nil {
-				return err
-			}
-		} else {
+		ok, err := t.decodeEvent(data, &ev)
+		if err != nil {
+			return err
+		}
+		if ok {
 			switch ev.Type {
 			case "response.output_item.added":
 				if it := ev.Item; it != nil && isCallItem(it.Type) {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -417,4 +420,140 @@ func (s *jscan) number() {
 		}
 	}
 	s.i = i
+}
+
+// errAmbiguousKeys marks a JSON document with an object that holds the same
+// key twice, or two keys equal but for case. Parsers read such an object
+// differently (encoding/json keeps the last duplicate and matches fields
+// case-insensitively; JavaScript and Python match exactly; some readers
+// keep the first), so what the gateway checked need not be what a client
+// acts on.
+var errAmbiguousKeys = errors.New("an object has duplicate keys, or keys that differ only in case")
+
+// maxLinearKeys is how many keys of one object are compared pairwise;
+// past it, the object's keys go into a map by their case fold.
+const maxLinearKeys = 16
+
+// uniqueKeys checks every object in the JSON document b for keys a reader
+// could take as one: equal once escapes are decoded, or equal under
+// Unicode case folding (as encoding/json matches fields, ſ and K
+// included). It returns an error wrapping errAmbiguousKeys naming the key,
+// or a plain error when b is not well-formed JSON or nests too deep to
+// check.
+func uniqueKeys(b []byte) error {
+	k := keyCheck{s: jscan{b: b}}
+	k.value(0)
+	switch {
+	case k.dup != nil:
+		return fmt.Errorf("%w: %q", errAmbiguousKeys, k.dup)
+	case k.s.bail || !k.s.end():
+		return errors.New("malformed JSON, or nested too deep to check its keys")
+	}
+	return nil
+}
+
+type keyCheck struct {
+	s    jscan
+	keys [][]byte // keys of the objects being read, innermost last
+	dup  []byte
+}
+
+func (k *keyCheck) value(depth int) {
+	s := &k.s
+	if depth > maxScanDepth {
+		s.fail()
+		return
+	}
+	switch s.peek() {
+	case '{':
+		s.i++
+		k.object(depth)
+	case '[':
+		s.i++
+		n := 0
+		for s.elem(&n) && k.dup == nil {
+			k.value(depth + 1)
+		}
+	default:
+		s.skip(depth)
+	}
+}
+
+func (k *keyCheck) object(depth int) {
+	s := &k.s
+	start := len(k.keys)
+	defer func() { k.keys = k.keys[:start] }()
+	var folded map[string]bool
+	for n := 0; !s.bail && k.dup == nil; n++ {
+		c := s.peek()
+		if c == '}' {
+			s.i++
+			return
+		}
+		if n > 0 {
+			if c != ',' {
+				s.fail()
+				return
+			}
+			s.i++
+		}
+		s.ws()
+		q := s.i
+		key, esc, high := s.rawString()
+		if s.bail {
+			return
+		}
+		if esc || high {
+			var v string
+			if json.Unmarshal(s.b[q:s.i], &v) != nil {
+				s.fail()
+				return
+			}
+			key = []byte(v)
+		}
+		switch {
+		case n < maxLinearKeys:
+			for _, prev := range k.keys[start:] {
+				if bytes.EqualFold(prev, key) {
+					k.dup = key
+					return
+				}
+			}
+			k.keys = append(k.keys, key)
+		default:
+			if folded == nil {
+				folded = make(map[string]bool, 2*maxLinearKeys)
+				for _, prev := range k.keys[start:] {
+					folded[foldKey(prev)] = true
+				}
+			}
+			f := foldKey(key)
+			if folded[f] {
+				k.dup = key
+				return
+			}
+			folded[f] = true
+		}
+		if !s.expect(':') {
+			return
+		}
+		k.value(depth + 1)
+	}
+}
+
+// foldKey maps a key to one representative of its case-fold class: every
+// rune to the least rune of its simple-folding orbit, so that two keys
+// fold alike exactly when bytes.EqualFold holds.
+func foldKey(b []byte) string {
+	out := make([]rune, 0, len(b))
+	for _, r := range string(b) {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < least {
+				least = f
+			}
+		}
+		out = append(out, least)
+	}
+	return string(out)
 }

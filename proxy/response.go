@@ -135,6 +135,13 @@ func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byt
 	if !isJSONObject(b) {
 		return nil, fmt.Errorf("%w: not a JSON object", errUnreadable)
 	}
+	if !x.plan.adapter.translated {
+		// Relayed as they are, the bytes must read the same to every
+		// client as to the gateway. (A translated answer is re-encoded.)
+		if err := uniqueKeys(b); err != nil {
+			return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+		}
+	}
 	var err error
 	if x.plan.adapter.translated {
 		b, usage, calls, err = messagesToChat(b, x.caller.start.Unix())
@@ -240,6 +247,8 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 			denied.Name, strings.Join(denied.Reasons, "; "))
 	case errors.Is(err, errResponseTooLarge):
 		msg = fmt.Sprintf("the provider %q sent an answer too large for the gateway to inspect", x.route.Provider.Name)
+	case errors.Is(err, errAmbiguousKeys):
+		msg = fmt.Sprintf("the provider %q sent an answer with an object that repeats a key (or spells it in two cases), which clients may read differently than the gateway checked it, so it is withheld", x.route.Provider.Name)
 	case errors.Is(err, errUnreadable):
 		msg = fmt.Sprintf("the provider %q sent an answer the gateway could not inspect for tool calls (it does not parse as the API's response), so it is withheld", x.route.Provider.Name)
 	case errors.Is(err, errUnrequestedStream):

@@ -272,6 +272,22 @@ func (t *tap) overlong(more []byte) {
 	t.held, t.line, t.skip = nil, t.line[:0], true
 }
 
+// decodeEvent decodes an event that may hold a tool call into v, and
+// reports whether it did. In a stream whose tool calls are checked, an
+// event with ambiguous keys (uniqueKeys) or one that does not decode stops
+// the stream (err); a plain relay only skips reading it.
+func (t *tap) decodeEvent(data []byte, v any) (ok bool, err error) {
+	if t.authorize != nil {
+		if err := uniqueKeys(data); err != nil {
+			return false, fmt.Errorf("%w: %w", errUninspectable, err)
+		}
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, t.undecodable(err)
+	}
+	return true, nil
+}
+
 // undecodable handles a data line that may hold a tool call but does not
 // decode as the codec expects (bad JSON, a field of another type): a
 // stream whose tool calls are checked stops there, since a lenient client
