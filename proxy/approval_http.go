@@ -170,19 +170,52 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request, approve
 		g.approvalError(w, c, http.StatusForbidden, code, msg)
 		return
 	}
-	now := g.clock()
-	rec, err := g.approvals.Store.UpdateApproval(ctx, a.ID, func(x *store.ApprovalRecord) error {
-		return x.Decide(approve, c.principal.ID.String(), body.Reason, now)
+	now, by := g.clock(), c.principal.ID.String()
+	rec, ok := g.applyApprovalStep(ctx, w, c, a, &d, func(x *store.ApprovalRecord) error {
+		return x.Decide(approve, by, body.Reason, now)
 	})
-	if err != nil {
-		g.approvalStepError(w, c, &rec, err)
-		return
+	if ok {
+		writeJSON(w, http.StatusOK, rec)
 	}
-	if aerr := g.auditApproval(ctx, c, string(rec.State), &rec, &d, nil, ""); aerr != nil {
+}
+
+// applyApprovalStep moves approval a (as read) by change, a human's
+// decision or a withdrawal, with its audit record durable first: change is
+// tried on a copy, the step it leads to is recorded, and only then is the
+// store changed. So the store never holds a step the log lacks: if the
+// record cannot be written the step is not applied (503); if the store
+// then refuses the change (another writer got there first, or it cannot
+// be reached), an approval.not_applied record says so before the caller
+// hears of it. On failure it has answered.
+func (g *Gateway) applyApprovalStep(ctx context.Context, w http.ResponseWriter, c *caller, a store.ApprovalRecord, dec *policy.Decision, change func(*store.ApprovalRecord) error) (store.ApprovalRecord, bool) {
+	want := a
+	if err := change(&want); err != nil {
+		// Not possible from the state read: nothing was decided. An expiry
+		// found on the way is recorded as such.
+		var ae *store.ApprovalError
+		if errors.As(err, &ae) && ae.Err == store.ErrApprovalExpired && ae.State != store.ApprovalExpired {
+			g.settleExpiry(ctx, c, a)
+		}
+		g.approvalStepError(w, c, &a, err)
+		return a, false
+	}
+	if aerr := g.auditApproval(ctx, c, string(want.State), &want, dec, nil, ""); aerr != nil {
 		g.auditUnavailable(w, c.id, aerr)
-		return
+		return a, false
 	}
-	writeJSON(w, http.StatusOK, rec)
+	rec, err := g.approvals.Store.UpdateApproval(ctx, a.ID, change)
+	if err == nil {
+		return rec, true
+	}
+	if rec.ID == "" {
+		rec = a // the store could not say how it stands
+	}
+	if aerr := g.auditApproval(ctx, c, "not_applied", &rec, nil, map[string]any{"intended_state": string(want.State)}, err.Error()); aerr != nil {
+		g.auditUnavailable(w, c.id, aerr)
+		return rec, false
+	}
+	g.approvalStepError(w, c, &rec, err)
+	return rec, false
 }
 
 func verdict(approve bool) string {
@@ -214,34 +247,23 @@ func (g *Gateway) withdrawApproval(w http.ResponseWriter, r *http.Request) {
 		g.approvalError(w, c, http.StatusNotFound, codeNotFound, "no approval "+a.ID+" of yours")
 		return
 	}
-	now := g.clock()
-	ctx := context.WithoutCancel(r.Context())
-	rec, err := g.approvals.Store.UpdateApproval(ctx, a.ID, func(x *store.ApprovalRecord) error {
-		return x.Withdraw(c.principal.ID.String(), body.Reason, now)
+	now, by := g.clock(), c.principal.ID.String()
+	rec, ok := g.applyApprovalStep(context.WithoutCancel(r.Context()), w, c, a, nil, func(x *store.ApprovalRecord) error {
+		return x.Withdraw(by, body.Reason, now)
 	})
-	if err != nil {
-		g.approvalStepError(w, c, &rec, err)
-		return
+	if ok {
+		writeJSON(w, http.StatusOK, rec)
 	}
-	if aerr := g.auditApproval(ctx, c, "withdrawn", &rec, nil, nil, ""); aerr != nil {
-		g.auditUnavailable(w, c.id, aerr)
-		return
-	}
-	writeJSON(w, http.StatusOK, rec)
 }
 
 // approvalStepError answers a refused state change: 409 when the approval
-// is not in a state for it (an expiry found on the way is audited), 503
-// when the store cannot answer.
+// is not in a state for it, 503 when the store cannot answer.
 func (g *Gateway) approvalStepError(w http.ResponseWriter, c *caller, rec *store.ApprovalRecord, err error) {
 	var ae *store.ApprovalError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		g.approvalError(w, c, http.StatusNotFound, codeNotFound, "no approval "+rec.ID)
 	case errors.As(err, &ae):
-		if ae.Err == store.ErrApprovalExpired && ae.State != store.ApprovalExpired {
-			_ = g.auditApproval(context.Background(), c, "expired", rec, nil, nil, "")
-		}
 		g.approvalError(w, c, http.StatusConflict, codeApprovalConflict, strings.TrimPrefix(ae.Error(), "store: "))
 	default:
 		g.approvalStoreError(w, c, err)
