@@ -189,6 +189,14 @@ func appendMap(buf []byte, m map[string]any) ([]byte, error) {
 	return append(buf, '}'), err
 }
 
+// JSONAppender is a Detail value that encodes itself: AppendJSON appends
+// exactly the bytes json.Marshal would give the value (compact, HTML
+// escaped), without reflection. The proxy's per-request values implement
+// it; a test beside each holds it to json.Marshal.
+type JSONAppender interface {
+	AppendJSON(buf []byte) ([]byte, error)
+}
+
 // appendAny appends the common value types directly and hands anything else
 // to encoding/json, whose output for a value nested in a map is exactly its
 // output for the value alone.
@@ -210,6 +218,8 @@ func appendAny(buf []byte, v any) ([]byte, error) {
 		return appendJSONFloat(buf, v)
 	case []string:
 		return appendStrings(buf, v), nil
+	case JSONAppender:
+		return v.AppendJSON(buf)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

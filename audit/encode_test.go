@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -134,4 +135,25 @@ func BenchmarkEncodeEvent(b *testing.B) {
 			}
 		}
 	})
+}
+
+type appenderFunc func([]byte) ([]byte, error)
+
+func (f appenderFunc) AppendJSON(b []byte) ([]byte, error) { return f(b) }
+
+func TestJSONAppenderInDetail(t *testing.T) {
+	ev := &Event{Type: "completion", Detail: map[string]any{
+		"attempts": appenderFunc(func(b []byte) ([]byte, error) { return append(b, `[{"provider":"fake"}]`...), nil }),
+	}}
+	got, err := appendEventJSON(nil, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"detail":{"attempts":[{"provider":"fake"}]}`; !bytes.Contains(got, []byte(want)) {
+		t.Errorf("event = %s, want it to contain %s", got, want)
+	}
+	ev.Detail["attempts"] = appenderFunc(func(b []byte) ([]byte, error) { return append(b, "[\n]"...), nil })
+	if _, err := appendEventJSON(nil, ev); !errors.Is(err, errNewlineInJSON) {
+		t.Errorf("appender writing a newline: err = %v, want errNewlineInJSON", err)
+	}
 }

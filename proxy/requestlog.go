@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/internal/jsonstr"
 )
 
@@ -161,9 +162,14 @@ func appendJSONString(b []byte, s string, html bool) []byte { return jsonstr.App
 // without reflection: every completion record carries it.
 type attemptList []attempt
 
+var _ audit.JSONAppender = attemptList(nil)
+
 // MarshalJSON implements json.Marshaler.
-func (l attemptList) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 96*len(l)+2)
+func (l attemptList) MarshalJSON() ([]byte, error) { return l.AppendJSON(make([]byte, 0, 96*len(l)+2)) }
+
+// AppendJSON implements audit.JSONAppender: the audit encoder appends the
+// list straight into the record, skipping encoding/json's compaction pass.
+func (l attemptList) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, '[')
 	for i, a := range l {
 		if i > 0 {

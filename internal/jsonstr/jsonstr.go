@@ -85,11 +85,19 @@ func Append(buf []byte, s string, html bool) []byte {
 }
 
 // plainRun returns the length of the longest prefix of s, in whole blocks
-// of eight bytes, that Append copies as it is.
+// of eight bytes, that Append copies as it is (plain8, written out here so
+// the loop makes no calls).
 func plainRun(s string, html bool) int {
 	n := 0
 	for ; n+8 <= len(s); n += 8 {
-		if !plain8(load8(s[n:n+8]), html) {
+		x := load8(s[n : n+8])
+		quote, slash := x^(lsb*'"'), x^(lsb*'\\')
+		bad := x | (x-lsb*0x20)&^x | (quote-lsb)&^quote | (slash-lsb)&^slash
+		if html {
+			lt, gt, amp := x^(lsb*'<'), x^(lsb*'>'), x^(lsb*'&')
+			bad |= (lt-lsb)&^lt | (gt-lsb)&^gt | (amp-lsb)&^amp
+		}
+		if bad&msb != 0 {
 			break
 		}
 	}

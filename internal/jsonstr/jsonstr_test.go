@@ -83,3 +83,22 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// TestPlainRunMatchesPlain8 holds the written-out loop to plain8.
+func TestPlainRunMatchesPlain8(t *testing.T) {
+	for pos := range 8 {
+		for b := range 256 {
+			block := []byte("abcdefghijklmnop")
+			block[8+pos] = byte(b)
+			for _, html := range []bool{false, true} {
+				want := 8
+				if plain8(load8(string(block[8:])), html) {
+					want = 16
+				}
+				if got := plainRun(string(block), html); got != want {
+					t.Errorf("plainRun(%q, html=%v) = %d, want %d", block, html, got, want)
+				}
+			}
+		}
+	}
+}
