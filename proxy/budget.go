@@ -26,17 +26,17 @@ func (g *Gateway) reserveBudget(ctx context.Context, x *exchange) (string, error
 		return "", nil
 	}
 	gr := tc.grant
-	budgets := []store.Budget{{Key: "grant/" + gr.ID, Limit: int64(gr.Scopes.MaxTokens)}}
+	budgets := []store.Budget{{Key: store.GrantBudget(gr.ID), Limit: int64(gr.Scopes.MaxTokens), Expires: gr.ExpiresAt()}}
 	parent := gr.Parent
 	for i := 0; parent != "" && i <= g.grants.MaxDepth; i++ {
 		rec, err := g.grants.Store.Grant(ctx, parent)
 		if err != nil {
 			return "", err
 		}
-		budgets = append(budgets, store.Budget{Key: "grant/" + rec.ID, Limit: rec.MaxTokens})
+		budgets = append(budgets, store.Budget{Key: store.GrantBudget(rec.ID), Limit: rec.MaxTokens, Expires: rec.Expiry})
 		parent = rec.Parent
 	}
-	budgets = append(budgets, store.Budget{Key: "task/" + taskKey(gr.Tenant, gr.Task)})
+	budgets = append(budgets, store.Budget{Key: store.TaskBudget(taskKey(gr.Tenant, gr.Task))})
 	keys := make([]string, len(budgets))
 	remaining, limited, tightest := int64(0), false, ""
 	for i, b := range budgets {

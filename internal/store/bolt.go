@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -18,7 +17,7 @@ var (
 	bucketChildren = []byte("children")       // parent "\x00" child → empty
 	bucketRevGrant = []byte("revoked_grants") // id → revocation JSON
 	bucketRevTask  = []byte("revoked_tasks")  // task → revocation JSON
-	bucketBudgets  = []byte("budgets")        // key → uint64 big-endian tokens used
+	bucketBudgets  = []byte("budgets")        // key → counter (see bolt_budget.go)
 )
 
 type revocation struct {
@@ -162,6 +161,9 @@ func (b *Bolt) PutGrant(ctx context.Context, g GrantRecord) error {
 		if err := expireAt(tx, due, bucketGrants, []byte(g.ID)); err != nil {
 			return err
 		}
+		if err := b.keepTaskCounter(tx, g.Task, now); err != nil {
+			return err
+		}
 		if g.Parent == "" {
 			return nil
 		}
@@ -287,71 +289,4 @@ func (b *Bolt) IsRevoked(_ context.Context, grantID, task string) (bool, error) 
 	_, t := b.revokedTask[task]
 	b.mu.RUnlock()
 	return g || t, nil
-}
-
-// Reserve implements Store in one transaction.
-func (b *Bolt) Reserve(ctx context.Context, budgets []Budget, tokens int64) error {
-	err := b.update(ctx, func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketBudgets)
-		for _, bg := range budgets {
-			used := getUint(bk, bg.Key)
-			if bg.Limit > 0 && used+tokens > bg.Limit {
-				return &BudgetError{Key: bg.Key, Used: used, Limit: bg.Limit, Requested: tokens}
-			}
-		}
-		for _, bg := range budgets {
-			if err := putUint(bk, bg.Key, getUint(bk, bg.Key)+tokens); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: reserve: %w", err)
-	}
-	return nil
-}
-
-// Settle implements Store.
-func (b *Bolt) Settle(ctx context.Context, keys []string, delta int64) error {
-	err := b.update(ctx, func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketBudgets)
-		for _, k := range keys {
-			if err := putUint(bk, k, max(getUint(bk, k)+delta, 0)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: settle: %w", err)
-	}
-	return nil
-}
-
-// Usage implements Store.
-func (b *Bolt) Usage(_ context.Context, key string) (int64, error) {
-	var n int64
-	err := b.db.View(func(tx *bolt.Tx) error {
-		n = getUint(tx.Bucket(bucketBudgets), key)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: usage: %w", err)
-	}
-	return n, nil
-}
-
-func getUint(bk *bolt.Bucket, key string) int64 {
-	v := bk.Get([]byte(key))
-	if len(v) != 8 {
-		return 0
-	}
-	return int64(binary.BigEndian.Uint64(v))
-}
-
-func putUint(bk *bolt.Bucket, key string, n int64) error {
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(n))
-	return bk.Put([]byte(key), v[:])
 }

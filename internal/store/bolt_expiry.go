@@ -19,8 +19,9 @@ import (
 //
 // Sweep walks the bucket from the start up to now and deletes what is due:
 // one transaction, touching only expired records. Before deleting a
-// revocation or an approval it reads the record again, in case it was
-// written since with a later due time (its entry then comes later).
+// revocation, an approval or a budget counter it reads the record again, in
+// case it was written since with a later due time (its entry then comes
+// later).
 
 var bucketExpiries = []byte("expiries")
 
@@ -126,6 +127,11 @@ func (b *Bolt) recordDue(bucket, v []byte, now time.Time) bool {
 			return false
 		}
 		due = g.Expiry.Add(b.opts.Retention)
+	case bytes.Equal(bucket, bucketBudgets):
+		if len(v) < 16 {
+			return false
+		}
+		due = time.Unix(0, int64(binary.BigEndian.Uint64(v[8:])))
 	default: // parent links: due when indexed
 		return true
 	}

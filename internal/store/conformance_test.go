@@ -164,6 +164,7 @@ func TestConformance(t *testing.T) {
 	}{
 		{"Revocations", testRevocations},
 		{"Budgets", testBudgets},
+		{"BudgetExpiry", testBudgetExpiry},
 		{"Approvals", testApprovals},
 		{"RateLimitShared", testRateLimitShared},
 		{"GrantKeysShared", testGrantKeysShared},

@@ -22,7 +22,10 @@
 //	err = st.PutGrant(ctx, store.GrantRecord{ID: g.ID, Parent: g.Parent, Task: key, Subject: g.Subject, Expiry: exp})
 //	revoked, err := st.IsRevoked(ctx, g.ID, key) // in-memory view; no disk read
 //	ids, err := st.RevokeGrant(ctx, g.ID, "leaked")  // and every grant delegated from it
-//	err = st.Reserve(ctx, []store.Budget{{Key: "grant/" + g.ID, Limit: 5000}}, 300) // *BudgetError if over
+//	err = st.Reserve(ctx, []store.Budget{
+//		{Key: store.GrantBudget(g.ID), Limit: 5000, Expires: exp}, // kept until exp + Retention
+//		{Key: store.TaskBudget(key)},                              // kept while a grant of the task can be used
+//	}, 300) // *BudgetError if over
 //	err = st.Settle(ctx, keys, actual-300)
 //	ok, wait, err := st.AllowRate(ctx, spiffeID, store.Rate{PerSecond: 5, Burst: 10})
 //

@@ -67,7 +67,7 @@ type EtcdOptions struct {
 //	children/<parent>/<child>   empty: <child> was delegated from <parent>
 //	revoked/grants/<id>         {"at":…, "reason":…}
 //	revoked/tasks/<task>        {"at":…, "reason":…}
-//	budgets/<key>               tokens used, decimal
+//	budgets/<key>               tokens used, decimal (leased, see Expiry)
 //	ratelimits/<key>            GCRA theoretical arrival time, unix ns (leased)
 //	grantkeys/<kid>             GrantKeyRecord JSON (leased), watched
 type Etcd struct {

@@ -18,6 +18,9 @@ import (
 // counter changed since the read (compare on each key's modification
 // revision, 0 for a key not yet written); a transaction that fails returns
 // the current values in the same round trip, and the update is tried again.
+// Counters expire with leases (etcd_lease.go): Reserve attaches the lease
+// of each counter's due time, Settle keeps the lease a counter has, and
+// PutGrant moves a task's counter to a lease that covers the new grant.
 
 // budgetStripes serialize, within one replica, updates of the same budget
 // keys, so that compare-and-swap conflicts arise only between replicas.
@@ -51,9 +54,11 @@ type counter struct {
 	modRev int64
 }
 
-// Reserve implements Store with compare-and-swap.
+// Reserve implements Store with compare-and-swap. Every counter written
+// gets the lease of its due time (see budgetDue).
 func (s *Etcd) Reserve(ctx context.Context, budgets []Budget, tokens int64) error {
 	limits := map[string]int64{}
+	expires := map[string]time.Time{}
 	var keys []string
 	for _, b := range budgets {
 		l, dup := limits[b.Key]
@@ -63,20 +68,26 @@ func (s *Etcd) Reserve(ctx context.Context, budgets []Budget, tokens int64) erro
 		if !dup || (b.Limit > 0 && (l == 0 || b.Limit < l)) {
 			limits[b.Key] = b.Limit
 		}
+		// A key given twice keeps the later due time (zero: the latest).
+		if e := expires[b.Key]; !dup || (!e.IsZero() && (b.Expires.IsZero() || b.Expires.After(e))) {
+			expires[b.Key] = b.Expires
+		}
 	}
-	return s.update(ctx, "reserve", keys, func(cs []counter) ([]int64, error) {
-		next := make([]int64, len(cs))
+	return s.update(ctx, "reserve", keys, func(cs []counter, now time.Time) ([]int64, []time.Time, error) {
+		next, due := make([]int64, len(cs)), make([]time.Time, len(cs))
 		for i, c := range cs {
 			if l := limits[c.key]; l > 0 && c.used+tokens > l {
-				return nil, &BudgetError{Key: c.key, Used: c.used, Limit: l, Requested: tokens}
+				return nil, nil, &BudgetError{Key: c.key, Used: c.used, Limit: l, Requested: tokens}
 			}
 			next[i] = c.used + tokens
+			due[i] = budgetDue(Budget{Expires: expires[c.key]}, now, s.opts.Retention, s.opts.MaxGrantTTL)
 		}
-		return next, nil
+		return next, due, nil
 	})
 }
 
-// Settle implements Store with compare-and-swap.
+// Settle implements Store with compare-and-swap. A counter keeps its
+// lease; one that is missing gets the lease of a charge without an expiry.
 func (s *Etcd) Settle(ctx context.Context, keys []string, delta int64) error {
 	seen := map[string]bool{}
 	var uniq []string
@@ -86,13 +97,27 @@ func (s *Etcd) Settle(ctx context.Context, keys []string, delta int64) error {
 			uniq = append(uniq, k)
 		}
 	}
-	return s.update(ctx, "settle", uniq, func(cs []counter) ([]int64, error) {
-		next := make([]int64, len(cs))
+	return s.update(ctx, "settle", uniq, func(cs []counter, now time.Time) ([]int64, []time.Time, error) {
+		next, due := make([]int64, len(cs)), make([]time.Time, len(cs))
 		for i, c := range cs {
 			next[i] = max(c.used+delta, 0)
+			if c.modRev == 0 {
+				due[i] = budgetDue(Budget{}, now, s.opts.Retention, s.opts.MaxGrantTTL)
+			}
 		}
-		return next, nil
+		return next, due, nil
 	})
+}
+
+// keepTaskCounter is the operation, for PutGrant's transaction, that
+// extends the lease of a task's counter, if it exists, to cover a grant of
+// the task recorded now: the counter is rewritten with its own value.
+func (s *Etcd) keepTaskCounter(lease clientv3.LeaseID, task string) clientv3.Op {
+	k := s.key("budgets", TaskBudget(task))
+	return clientv3.OpTxn(
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), ">", 0)},
+		[]clientv3.Op{clientv3.OpPut(k, "", clientv3.WithIgnoreValue(), clientv3.WithLease(lease))},
+		nil)
 }
 
 // Usage implements Store.
@@ -113,8 +138,10 @@ func (s *Etcd) Usage(ctx context.Context, key string) (int64, error) {
 	return n, nil
 }
 
-// update applies f to the counters of keys atomically.
-func (s *Etcd) update(ctx context.Context, op string, keys []string, f func([]counter) ([]int64, error)) error {
+// update applies f to the counters of keys atomically. f returns the new
+// values and, for each, its due time: the counter is written with the
+// lease of that time, or, for a zero time, keeps the lease it has.
+func (s *Etcd) update(ctx context.Context, op string, keys []string, f func(cs []counter, now time.Time) ([]int64, []time.Time, error)) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -134,7 +161,8 @@ func (s *Etcd) update(ctx context.Context, op string, keys []string, f func([]co
 		if err != nil {
 			return fmt.Errorf("store: %s: %w", op, err)
 		}
-		next, err := f(cs)
+		now := s.clock()
+		next, due, err := f(cs, now)
 		if err != nil {
 			return fmt.Errorf("store: %s: %w", op, err)
 		}
@@ -143,9 +171,27 @@ func (s *Etcd) update(ctx context.Context, op string, keys []string, f func([]co
 		for i, c := range cs {
 			k := s.key("budgets", c.key)
 			cmps[i] = clientv3.Compare(clientv3.ModRevision(k), "=", c.modRev)
-			puts[i] = clientv3.OpPut(k, strconv.FormatInt(next[i], 10))
+			lease := clientv3.WithIgnoreLease()
+			if !due[i].IsZero() {
+				id, err := s.leases.forExpiry(rctx, due[i], now)
+				if err != nil {
+					return err
+				}
+				lease = clientv3.WithLease(id)
+			}
+			puts[i] = clientv3.OpPut(k, strconv.FormatInt(next[i], 10), lease)
 		}
-		if resp, err = s.cli.Txn(rctx).If(cmps...).Then(puts...).Else(gets...).Commit(); err != nil {
+		resp, err = s.cli.Txn(rctx).If(cmps...).Then(puts...).Else(gets...).Commit()
+		if leaseLost(err) {
+			// A lease this replica remembered is gone: read again, and
+			// write with new leases.
+			s.leases.reset()
+			if resp, err = s.cli.Txn(rctx).Then(gets...).Commit(); err != nil {
+				return unavailable(op, err)
+			}
+			continue
+		}
+		if err != nil {
 			return unavailable(op, err)
 		}
 		if resp.Succeeded {

@@ -15,7 +15,8 @@ import (
 const maxTxnAttempts = 64
 
 // PutGrant implements Store: one transaction writes the record and the
-// parent link, and the grant's revocation too if its parent is revoked.
+// parent link, and the grant's revocation too if its parent is revoked, and
+// extends the lease of the task's budget counter.
 func (s *Etcd) PutGrant(ctx context.Context, g GrantRecord) error {
 	rec, err := json.Marshal(g)
 	if err != nil {
@@ -40,7 +41,16 @@ func (s *Etcd) PutGrant(ctx context.Context, g GrantRecord) error {
 		if err != nil {
 			return err
 		}
-		ops := []clientv3.Op{clientv3.OpPut(s.key("grants", g.ID), string(rec), clientv3.WithLease(lease))}
+		// The task's budget counter, if it exists, is kept while the
+		// new grant can charge it.
+		taskLease, err := s.leases.forExpiry(rctx, budgetDue(Budget{}, now, s.opts.Retention, s.opts.MaxGrantTTL), now)
+		if err != nil {
+			return err
+		}
+		ops := []clientv3.Op{
+			clientv3.OpPut(s.key("grants", g.ID), string(rec), clientv3.WithLease(lease)),
+			s.keepTaskCounter(taskLease, g.Task),
+		}
 		txn := s.cli.Txn(rctx)
 		if g.Parent == "" {
 			txn = txn.Then(ops...)
@@ -52,7 +62,7 @@ func (s *Etcd) PutGrant(ctx context.Context, g GrantRecord) error {
 		}
 		resp, err = txn.Commit()
 		if leaseLost(err) && attempt == 0 {
-			s.leases.forget(lease)
+			s.leases.reset()
 			continue
 		}
 		if err != nil {
@@ -226,7 +236,7 @@ func (s *Etcd) RevokeTask(ctx context.Context, task, reason string) error {
 		}
 		_, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.Version(k), "=", 0)).Then(clientv3.OpPut(k, v, clientv3.WithLease(lease))).Commit()
 		if leaseLost(err) && attempt == 0 {
-			s.leases.forget(lease)
+			s.leases.reset()
 			continue
 		}
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 // Keys that expire (rate-limit state, grant records, revocations,
-// approvals, published grant keys) are written with an etcd lease, and etcd
+// approvals, published grant keys, budget counters) are written with an etcd lease, and etcd
 // deletes them when it runs out. Rather than one lease per key, a replica
 // shares one lease among every key due to go in the same slot of
 // LeaseGranularity: a key due at t is attached to the lease of the slot

@@ -54,7 +54,23 @@ type GrantRecord struct {
 type Budget struct {
 	Key   string
 	Limit int64
+	// Expires is the latest expiry of every grant that can charge the
+	// counter, when the caller knows it: for a grant's own counter
+	// ([GrantBudget]), the grant's expiry (its delegates cannot outlive
+	// it), the same on every call. Zero when it is not known, as for a
+	// task's counter ([TaskBudget]): any grant charging it now expires
+	// within MaxGrantTTL, so the counter is kept that long from now.
+	Expires time.Time
 }
+
+// GrantBudget is the budget counter of a grant, charged by the grant and
+// by every grant delegated from it.
+func GrantBudget(id string) string { return "grant/" + id }
+
+// TaskBudget is the budget counter of a task, charged by every grant of
+// the task. PutGrant keeps it for as long as the recorded grant can be
+// used, even before that grant has charged it.
+func TaskBudget(task string) string { return "task/" + task }
 
 // Errors.
 var (
@@ -77,8 +93,8 @@ func (e *BudgetError) Error() string {
 
 func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
 
-// Expiry. Grant records, revocations and approvals are deleted once they
-// can no longer matter, Retention after:
+// Expiry. Grant records, revocations, approvals and budget counters are
+// deleted once they can no longer matter, Retention after:
 //
 //   - a grant record (and its parent link): its expiry;
 //   - a grant's revocation: the expiry of the grant (so a revoked grant is
@@ -89,7 +105,13 @@ func (e *BudgetError) Unwrap() error { return ErrBudgetExceeded }
 //     task minted before it has expired (after that the task's name may be
 //     used again);
 //   - an approval: its ExpiresAt, whatever its state;
-//   - a published grant key: its NotAfter.
+//   - a published grant key: its NotAfter;
+//   - a budget counter: the Expires of the latest Reserve that charged it,
+//     or, when that was zero, the time of the latest Reserve, Settle or
+//     (for a [TaskBudget]) PutGrant of a grant of the task, plus
+//     MaxGrantTTL. So a counter never goes, and a budget never starts
+//     again from zero, while a grant that charges it can still be used.
+//     Counters written before counters expired are kept.
 //
 // Retention must be at least the verifiers' clock leeway plus the clock
 // difference between replicas; MaxGrantTTL at least the longest grant TTL
@@ -98,6 +120,14 @@ const (
 	DefaultRetention   = 10 * time.Minute
 	DefaultMaxGrantTTL = 15 * time.Minute
 )
+
+// budgetDue is when a counter charged now for b may go.
+func budgetDue(b Budget, now time.Time, retention, maxTTL time.Duration) time.Time {
+	if b.Expires.IsZero() {
+		return now.Add(maxTTL + retention)
+	}
+	return b.Expires.Add(retention)
+}
 
 func expiryDefaults(retention, maxTTL time.Duration) (time.Duration, time.Duration) {
 	if retention <= 0 {
