@@ -96,6 +96,21 @@ func (g *Gateway) settleBudget(ctx context.Context, x *exchange) {
 	}
 }
 
+// releaseBudget gives back x's whole reservation, for a request refused
+// after it was made: nothing was sent, so nothing will be spent. A failure
+// is logged; the reservation then stands, erring on the safe side.
+func (g *Gateway) releaseBudget(ctx context.Context, x *exchange) {
+	tc := x.task
+	if tc == nil || len(tc.budgetKeys) == 0 {
+		return
+	}
+	keys, delta := tc.budgetKeys, -tc.reserved
+	tc.budgetKeys, tc.reserved = nil, 0
+	if err := g.grants.Store.Settle(context.WithoutCancel(ctx), keys, delta); err != nil {
+		g.log.WithError(err).WithField("request_id", x.caller.id).Error("budget: reservation of a refused request not released; it stands")
+	}
+}
+
 // budgetRefusal maps reserveBudget's outcome to a response.
 func budgetRefusal(msg string, err error) (status int, code, out string) {
 	if err != nil {

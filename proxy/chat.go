@@ -133,12 +133,14 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 	}
 	seq, err := g.cfg.Audit.Append(r.Context(), ev)
 	if err != nil {
+		g.releaseBudget(r.Context(), x) // refused: nothing will be spent
 		g.auditUnavailableAs(w, x.shape, c.id, err)
 		return
 	}
 	x.seq = seq
 	w.Header().Set("X-Portcullis-Audit-Seq", strconv.FormatUint(seq, 10))
 	if status != http.StatusOK {
+		g.releaseBudget(r.Context(), x)
 		g.logRequest(x, status, perr)
 		writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: c.id, Shape: x.shape})
 		return
