@@ -156,6 +156,10 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 	if err != nil {
 		return err
 	}
+	rates, err := g.rateState(ctx, grants)
+	if err != nil {
+		return err
+	}
 	g.handler, err = proxy.New(proxy.Config{
 		Metrics:      metrics,
 		Resolver:     resolver,
@@ -168,7 +172,7 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		Grants:       grants,
 		RateLimits:   rateLimits(cfg.RateLimits),
-		RateState:    rateState(grants),
+		RateState:    rates,
 		Approvals:    g.approvalOptions(grants),
 		MCPServers:   mcps,
 		Limits: proxy.Limits{

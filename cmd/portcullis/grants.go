@@ -134,14 +134,23 @@ func rateLimits(in map[string]config.RateLimit) map[identity.Kind]proxy.RateLimi
 }
 
 // rateState is where rate-limit counters live: in the state store when
-// there is one (etcd shares them between replicas; bolt keeps them in
-// memory), otherwise in the gateway's memory.
-func rateState(grants *proxy.GrantOptions) store.RateLimiter {
-	if grants == nil {
-		return nil
+// one is open for grants (etcd shares them between replicas; bolt keeps
+// them in memory). With grants disabled, store.backend etcd still opens
+// the store for the counters when rate_limits are set, so that replicas
+// share them; otherwise they are kept in the gateway's memory (nil).
+func (g *gateway) rateState(ctx context.Context, grants *proxy.GrantOptions) (store.RateLimiter, error) {
+	if grants != nil {
+		rl, _ := grants.Store.(store.RateLimiter)
+		return rl, nil
 	}
-	rl, _ := grants.Store.(store.RateLimiter)
-	return rl
+	if g.cfg.Store.Backend != "etcd" {
+		return nil, nil
+	}
+	if len(g.cfg.RateLimits) == 0 {
+		g.log.Warn("store.backend is etcd, but nothing is kept in it: grants are disabled and no rate_limits are set")
+		return nil, nil
+	}
+	return g.openStore(ctx)
 }
 
 // devGrants sets up grants for dev mode under dataDir: the signing key and

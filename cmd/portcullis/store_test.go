@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,11 +31,19 @@ type replicaProc struct {
 	stop                      func() // stops serving (and signs a final checkpoint)
 }
 
+// replicaYAML is what a test changes in the replicas' configuration: the
+// grants section (default: the fleet's grant key) and more top-level
+// settings.
+type replicaYAML struct{ grants, extra string }
+
 // startReplica writes a configuration for replica name (its own listener,
 // ops listener, audit log and checkpoint key; the fleet's CA, grant key and
 // etcd) and serves it until the test ends.
-func startReplica(t *testing.T, name, dir, etcdURL, providerURL string) *replicaProc {
+func startReplica(t *testing.T, name, dir, etcdURL, providerURL string, y replicaYAML) *replicaProc {
 	t.Helper()
+	if y.grants == "" {
+		y.grants = "{signing_key_file: " + dir + "/grant-keys.pem}"
+	}
 	free := func() string {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		defer ln.Close()
@@ -58,13 +67,14 @@ principals:
 providers:
   - {name: fake, base_url: %[3]s, api_key_env: PORTCULLIS_TEST_PROVIDER_KEY, models: [{name: gpt-4o-mini}]}
 audit: {dir: %[4]s, signing_key_file: %[5]s, origin: %[6]s.example/audit}
-grants: {signing_key_file: %[2]s/grant-keys.pem}
+grants: %[9]s
 log: {format: text, level: warn}
 ops: {listen: %[7]s}
 store:
   backend: etcd
   etcd: {endpoints: [%[8]s], prefix: /fleet/, stale_after: 1s, request_timeout: 500ms}
-`, r.addr, dir, providerURL, r.auditDir, keyFile, name, r.ops, etcdURL)
+%[10]s
+`, r.addr, dir, providerURL, r.auditDir, keyFile, name, r.ops, etcdURL, y.grants, y.extra)
 	path := filepath.Join(dir, name, "portcullis.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -109,60 +119,13 @@ func (r *replicaProc) readyz(t *testing.T) (int, checkResult) {
 // revocation on A is enforced by B, /readyz follows etcd, and the two audit
 // logs verify together, each under its own origin.
 func TestReplicasFromConfig(t *testing.T) {
-	dir := t.TempDir()
-	td := spiffeid.RequireTrustDomainFromString("example.org")
-	ca, err := identity.NewDevCA(td, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := ca.IssueServer(spiffeid.RequireFromString("spiffe://example.org/portcullis"), nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := identity.WriteSVID(dir, "gateway", gw); err != nil {
-		t.Fatal(err)
-	}
-	if err := identity.WriteBundle(filepath.Join(dir, "bundle.pem"), ca.Bundle()); err != nil {
-		t.Fatal(err)
-	}
-	fake, err := fakeprovider.Listen("127.0.0.1:0", fakeprovider.Options{APIKey: "sk-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	t.Setenv("PORTCULLIS_TEST_PROVIDER_KEY", "sk-test")
-	etcd := etcdtest.Start(t)
-
-	a := startReplica(t, "replica-a", dir, etcd.Endpoints()[0], fake.URL())
-	b := startReplica(t, "replica-b", dir, etcd.Endpoints()[0], fake.URL())
+	f := newFleet(t)
+	a := f.start(t, "replica-a", replicaYAML{})
+	b := f.start(t, "replica-b", replicaYAML{})
 	if _, check := b.readyz(t); !check.OK || !strings.Contains(check.Detail, "etcd") {
 		t.Errorf("store readiness = %+v, want ok on etcd", check)
 	}
-
-	app, err := ca.Issue(spiffeid.RequireFromString("spiffe://example.org/tenant/acme/app/billing"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{TLSClientConfig: identity.ClientTLSConfig(identity.NewStaticSource(app, x509bundle.NewSet(ca.Bundle())), td), ForceAttemptHTTP2: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	do := func(r *replicaProc, method, path, bearer, body string) (int, map[string]any) {
-		t.Helper()
-		req, _ := http.NewRequest(method, "https://"+r.addr+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		b, _ := io.ReadAll(resp.Body)
-		_ = json.NewDecoder(bytes.NewReader(b)).Decode(&m)
-		return resp.StatusCode, m
-	}
+	do, etcd := f.do, f.etcd
 	chat := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
 	status, m := do(a, "POST", "/v1/grants", "", `{"task":"t-1","purpose":"support","scopes":{"models":["gpt-4o-mini"],"max_tokens":5000}}`)
 	if status != http.StatusCreated {
@@ -218,6 +181,104 @@ func TestReplicasFromConfig(t *testing.T) {
 		!strings.Contains(out, "origin replica-a.example/audit") || !strings.Contains(out, "origin replica-b.example/audit") {
 		t.Errorf("audit verify of both replicas: %v\n%s", err, out)
 	}
+}
+
+// TestReplicasRateLimitsWithoutGrants: with grants disabled and
+// store.backend etcd, the store is opened for the rate limits alone, and two
+// replicas hold one application to one allowance (burst 3 across both, not
+// 3 each).
+func TestReplicasRateLimitsWithoutGrants(t *testing.T) {
+	f := newFleet(t)
+	y := replicaYAML{grants: "{disable: true}", extra: "rate_limits: {application: {requests_per_second: 0.001, burst: 3}}"}
+	a := f.start(t, "replica-a", y)
+	b := f.start(t, "replica-b", y)
+	if _, check := b.readyz(t); !check.OK || !strings.Contains(check.Detail, "etcd") {
+		t.Errorf("store readiness = %+v, want ok on etcd", check)
+	}
+	chat := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	var got []int
+	for i := range 8 {
+		r := a
+		if i%2 == 1 {
+			r = b
+		}
+		status, m := f.do(r, "POST", "/v1/chat/completions", "", chat)
+		if status == http.StatusTooManyRequests && get(m, "error", "code") != "rate_limited" {
+			t.Errorf("429 with %v, want code rate_limited", m)
+		}
+		got = append(got, status)
+	}
+	want := []int{200, 200, 200, 429, 429, 429, 429, 429}
+	if !slices.Equal(got, want) {
+		t.Errorf("statuses through A and B in turn: got %v, want %v (one allowance shared)", got, want)
+	}
+}
+
+// fleet is what the replicas of a test share: a CA and the gateway's SVID
+// in dir, a fake provider, an embedded etcd, and an mTLS client of the
+// application spiffe://example.org/tenant/acme/app/billing.
+type fleet struct {
+	dir, providerURL string
+	etcd             *etcdtest.Server
+	// do sends a request to a replica and decodes the JSON answer.
+	do func(r *replicaProc, method, path, bearer, body string) (int, map[string]any)
+}
+
+func newFleet(t *testing.T) *fleet {
+	t.Helper()
+	dir := t.TempDir()
+	td := spiffeid.RequireTrustDomainFromString("example.org")
+	ca, err := identity.NewDevCA(td, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := ca.IssueServer(spiffeid.RequireFromString("spiffe://example.org/portcullis"), nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := identity.WriteSVID(dir, "gateway", gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := identity.WriteBundle(filepath.Join(dir, "bundle.pem"), ca.Bundle()); err != nil {
+		t.Fatal(err)
+	}
+	fake, err := fakeprovider.Listen("127.0.0.1:0", fakeprovider.Options{APIKey: "sk-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	t.Setenv("PORTCULLIS_TEST_PROVIDER_KEY", "sk-test")
+	app, err := ca.Issue(spiffeid.RequireFromString("spiffe://example.org/tenant/acme/app/billing"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: identity.ClientTLSConfig(identity.NewStaticSource(app, x509bundle.NewSet(ca.Bundle())), td), ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	do := func(r *replicaProc, method, path, bearer, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "https://"+r.addr+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.NewDecoder(bytes.NewReader(b)).Decode(&m)
+		return resp.StatusCode, m
+	}
+	return &fleet{dir: dir, providerURL: fake.URL(), etcd: etcdtest.Start(t), do: do}
+}
+
+// start starts replica name of the fleet.
+func (f *fleet) start(t *testing.T, name string, y replicaYAML) *replicaProc {
+	t.Helper()
+	return startReplica(t, name, f.dir, f.etcd.Endpoints()[0], f.providerURL, y)
 }
 
 // get walks a decoded JSON object by keys.
