@@ -75,6 +75,9 @@ type state struct {
 	hash     [sha256.Size]byte
 	revision string
 	seed     uint64 // the bundle's part of every cache key
+	// effects: the bundle calls a builtin with effects (http.send, net.*),
+	// which needs the timeout as a context deadline.
+	effects bool
 }
 
 // New loads, compiles and prepares the bundle. It fails if the bundle cannot
@@ -173,7 +176,7 @@ func prepare(ctx context.Context, b *bundle) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &state{pq: pq, hash: b.hash, revision: b.revision}, nil
+	return &state{pq: pq, hash: b.hash, revision: b.revision, effects: callsNondeterministic(compiler)}, nil
 }
 
 // Revision is the revision of the bundle in use: the .manifest revision if
@@ -240,22 +243,37 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
+	c := topdown.NewCancel()
+	var timer *time.Timer
+	if st.effects {
+		// Builtins with effects (http.send, net.*) honor the context's
+		// deadline, not the cancel below: give them one.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.opts.Timeout)
+		defer cancel()
+	} else {
+		// Evaluation alone only needs to be stopped: a timer costs less
+		// than a derived context per decision.
+		timer = time.AfterFunc(e.opts.Timeout, c.Cancel)
+	}
 	// Cancel evaluation from a context callback rather than the goroutine
 	// rego starts per evaluation.
-	c := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, c.Cancel)
-	defer stop()
 	rs, err := st.pq.Eval(ctx,
 		rego.EvalParsedInput(in.value()),
 		rego.EvalExternalCancel(c),
 		rego.EvalGenerateJSON(rawTerm),
 		rego.EvalMetrics(noMetrics),
+		rego.EvalBaseCache(noBaseCache{}),
 	)
+	stop()
+	expired := timer != nil && !timer.Stop()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Decision{}, fmt.Errorf("%w (limit %v): %w", ErrTimeout, e.opts.Timeout, ctxErr)
+		}
+		if expired {
+			return Decision{}, fmt.Errorf("%w (limit %v): %w", ErrTimeout, e.opts.Timeout, context.DeadlineExceeded)
 		}
 		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
 	}
@@ -276,6 +294,38 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	d.Revision = st.revision
 	return d, nil
 }
+
+// callsNondeterministic reports whether any rule of compiler calls a
+// non-deterministic builtin (http.send, net.lookup_ip_addr, ...): those may
+// block on I/O and honor only a context deadline.
+func callsNondeterministic(compiler *ast.Compiler) bool {
+	found := false
+	for _, m := range compiler.Modules {
+		ast.WalkExprs(m, func(x *ast.Expr) bool {
+			if !found && x.IsCall() {
+				if b, ok := ast.BuiltinMap[x.Operator().String()]; ok && b.Nondeterministic {
+					found = true
+				}
+			}
+			return found
+		})
+		if found {
+			break
+		}
+	}
+	return found
+}
+
+// noBaseCache is a topdown.BaseCache that keeps nothing. The default one
+// caches each data document read during an evaluation in a tree of maps,
+// one level per ref element: for an in-memory store of ast values (see
+// prepare) that costs several times what reading the store again does.
+type noBaseCache struct{}
+
+func (noBaseCache) Get(ast.Ref) ast.Value  { return nil }
+func (noBaseCache) Put(ast.Ref, ast.Value) {}
+
+var _ topdown.BaseCache = noBaseCache{}
 
 // noMetrics spares each evaluation the allocation of a metrics registry.
 var noMetrics = metrics.NoOp()

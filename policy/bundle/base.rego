@@ -17,15 +17,24 @@ package portcullis
 import data.portcullis.tables
 
 # One definition, evaluated once, as an else chain that stops at the first
-# branch that holds.
+# branch that holds. OPA's rule index sees each branch: a branch whose
+# equalities on input (input.action, input.request.tools == [],
+# input.grant.scopes.max_tokens == 0) or whose required refs (input.grant,
+# input.user) do not hold for the input is skipped without evaluating it.
 #
-# The first branches are the common llm.invoke cases, decided from the
-# lookup table (tables.rego) in one conjunction each: no grant (humans and
-# applications; agents need one), and a grant (no cap from the grant, or
-# both the grant and the kind capping), all without a user and without
-# tools offered to the model. They are exactly the kinds' first
-# allow rules (human.rego, application.rego, agent.rego) with the decision
-# built inline: rule calls and builtins are what an evaluation costs.
+# The first branches answer the common requests from the lookup tables
+# (tables.rego), exactly as the rules below would:
+#   - llm.invoke without a grant or a user: the whole decision, allow or
+#     deny, is a table entry (tables.plain; tables.plain_approval when an
+#     offered tool needs an approval);
+#   - the same on behalf of a user the kind's rules allow: the entry, once
+#     the user may use the model;
+#   - llm.invoke under a grant, without a user or tools: the table entry
+#     and the grant's checks, with the token cap the lower of the kind's and
+#     the grant's (one branch per case: comparisons cost less than min);
+#   - tool.call of a listed tool by its bare name: a table entry.
+# Each builtin, rule call or `not` on these paths is a measurable share of
+# a decision: docs/policy.md, "Performance".
 #
 # Every other request asks `allow` (indexed on input.action and
 # input.principal.kind, so only the caller's rules run) and then the
@@ -34,58 +43,131 @@ import data.portcullis.tables
 # each be evaluated on every input, to check they do not conflict.)
 decision := {
 	"allow": true,
-	"reasons": [e.reason],
+	"reasons": [concat("", [e.reason, " under grant ", g.id])],
 	"obligations": {
 		"max_tokens": e.max_tokens,
+		"tools": sort(g.scopes.tools),
 		"require_approval": e.approval,
 		"provider": "",
 	},
 } if {
+	input.action == "llm.invoke"
+	input.request.tools == []
+	input.grant.scopes.max_tokens == 0
+	not input.user
+	g := input.grant
+	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+} else := {
+	"allow": true,
+	"reasons": [concat("", [e.reason, " under grant ", g.id])],
+	"obligations": {
+		"max_tokens": g.scopes.max_tokens,
+		"tools": sort(g.scopes.tools),
+		"require_approval": e.approval,
+		"provider": "",
+	},
+} if {
+	# The grant's cap is the lower (so the kind caps too).
+	input.action == "llm.invoke"
+	input.request.tools == []
+	not input.user
+	g := input.grant
+	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
+	g.scopes.max_tokens <= e.max_tokens
+	g.scopes.max_tokens > 0
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+} else := {
+	"allow": true,
+	"reasons": [concat("", [e.reason, " under grant ", g.id])],
+	"obligations": {
+		"max_tokens": e.max_tokens,
+		"tools": sort(g.scopes.tools),
+		"require_approval": e.approval,
+		"provider": "",
+	},
+} if {
+	# The kind's cap is the lower (so the grant caps too).
+	input.action == "llm.invoke"
+	input.request.tools == []
+	not input.user
+	g := input.grant
+	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
+	g.scopes.max_tokens > e.max_tokens
+	e.max_tokens > 0
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+} else := {
+	"allow": true,
+	"reasons": [concat("", [e.reason, " under grant ", g.id])],
+	"obligations": {
+		"max_tokens": g.scopes.max_tokens,
+		"tools": sort(g.scopes.tools),
+		"require_approval": e.approval,
+		"provider": "",
+	},
+} if {
+	# Only the grant caps.
+	input.action == "llm.invoke"
+	input.request.tools == []
+	not input.user
+	g := input.grant
+	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
+	e.max_tokens == 0
+	g.scopes.max_tokens > 0
+	g.tenant == input.principal.tenant
+	input.request.model in g.scopes.models
+	e.purposes[g.purpose]
+} else := d if {
+	input.action == "llm.invoke"
+	input.request.tools == []
+	not input.grant
+	not input.user
+	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
+} else := d if {
 	input.action == "llm.invoke"
 	not input.grant
 	not input.user
-	not input.request.tools[0]
-	input.principal.kind != "agent"
-	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
-} else := {
-	"allow": true,
-	"reasons": [concat("", [e.reason, " under grant ", g.id])],
-	"obligations": {
-		"max_tokens": e.max_tokens,
-		"tools": sort(g.scopes.tools),
-		"require_approval": e.approval,
-		"provider": "",
-	},
-} if {
+	tables.approval_tools[input.request.tools[_]]
+	d := tables.plain_approval[input.principal.tenant][input.principal.kind][input.request.model]
+} else := d if {
 	input.action == "llm.invoke"
+	not input.grant
 	not input.user
-	not input.request.tools[0]
-	g := input.grant
-	g.scopes.max_tokens == 0
-	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
-	g.tenant == input.principal.tenant
-	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
-} else := {
-	"allow": true,
-	"reasons": [concat("", [e.reason, " under grant ", g.id])],
-	"obligations": {
-		"max_tokens": min([e.max_tokens, g.scopes.max_tokens]),
-		"tools": sort(g.scopes.tools),
-		"require_approval": e.approval,
-		"provider": "",
-	},
-} if {
+	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
+} else := d if {
 	input.action == "llm.invoke"
-	not input.user
-	not input.request.tools[0]
+	input.request.tools == []
+	not input.grant
+	u := input.user
+	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
+	d.allow
+	tables.user_models[u.subject][input.request.model]
+} else := d if {
+	input.action == "llm.invoke"
+	input.request.tools == []
+	not input.grant
+	u := input.user
+	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
+	d.allow
+	not data.users[u.subject]
+	tables.llm[input.principal.tenant].human[input.request.model]
+} else := d if {
+	input.action == "tool.call"
+	input.tool.server == ""
+	not input.grant
+	d := tables.tool_calls[input.principal.tenant][input.principal.kind][input.tool.name]
+} else := d if {
+	input.action == "tool.call"
+	input.tool.server == ""
 	g := input.grant
-	g.scopes.max_tokens > 0
-	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
-	g.tenant == input.principal.tenant
-	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
-	e.max_tokens > 0
+	d := tables.tool_calls[input.principal.tenant][input.principal.kind][input.tool.name]
+	input.tool.name in g.scopes.tools
 } else := allow_decision if {
 	allow
 } else := {

@@ -76,6 +76,7 @@ test_fallback_reason if {
 	d := portcullis.decision with input as llm("human", "acme", "gpt-4o")
 		with portcullis.allow as false
 		with portcullis.tables.llm as {}
+		with portcullis.tables.plain as {}
 	d == {"allow": false, "reasons": ["no rule allows this request"], "obligations": {}}
 }
 
@@ -144,4 +145,69 @@ test_several_reasons_sorted if {
 		`unknown principal kind "robot"`,
 		`unknown tenant "initech"`,
 	]
+}
+
+# --- the decision's table branches -------------------------------------------
+
+with_tools(x, tools) := object.union(x, {"request": object.union(x.request, {"tools": tools})})
+
+test_table_branch_tool_needing_approval if {
+	d := portcullis.decision with input as with_tools(llm("human", "acme", "gpt-4o"), ["search", "issue_refund"])
+	d.allow
+	d.obligations.require_approval
+}
+
+test_table_branch_tools_without_approval if {
+	d := portcullis.decision with input as with_tools(llm("human", "acme", "gpt-4o"), ["search"])
+	d.allow
+	not d.obligations.require_approval
+}
+
+test_table_branch_deny_with_tools if {
+	d := portcullis.decision with input as with_tools(llm("human", "globex", "gpt-4o"), ["issue_refund"])
+	d.reasons == ["model gpt-4o is not allowed for humans of tenant globex"]
+}
+
+test_table_branch_listed_user if {
+	inp := object.union(llm("human", "acme", "o3-mini"), {"user": {"subject": "spiffe://dev.portcullis.local/human/alice"}})
+	d := portcullis.decision with input as inp
+	d.reasons == ["model o3-mini is allowed for humans of tenant acme"]
+}
+
+test_table_branch_unlisted_user if {
+	inp := object.union(llm("application", "acme", "gpt-4o"), {"user": {"subject": "bob"}})
+	d := portcullis.decision with input as inp
+	d.reasons == ["model gpt-4o is allowed for applications of tenant acme"]
+}
+
+test_table_branch_grant_caps if {
+	agent := llm("agent", "acme", "gpt-4o-mini")
+	below := portcullis.decision with input as with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 100))
+	below.obligations.max_tokens == 100
+	above := portcullis.decision with input as with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 5000))
+	above.obligations.max_tokens == 1024
+	uncapped := portcullis.decision with input as with_grant(llm("human", "acme", "gpt-4o"), grant("acme", ["gpt-4o"], [], 300))
+	uncapped.obligations.max_tokens == 300
+	uncapped.reasons == ["model gpt-4o is allowed for humans of tenant acme under grant g1"]
+}
+
+test_table_branch_tool_call_under_grant if {
+	p := llm("human", "acme", "").principal
+	inp := {"action": "tool.call", "principal": p, "tool": {"name": "search", "server": ""}}
+	d := portcullis.decision with input as object.union(inp, {"grant": grant("acme", [], ["search"], 0)})
+	d.reasons == ["tool search is allowed for humans of tenant acme"]
+	out := portcullis.decision with input as object.union(inp, {"grant": grant("acme", [], ["lookup"], 0)})
+	not out.allow
+}
+
+# The kinds' allow rules decide what the table branches do not (tools with a
+# grant or a user, say): held here to the same answers.
+test_kind_allow_rules if {
+	every kind in ["human", "application"] {
+		portcullis.allow with input as llm(kind, "acme", "gpt-4o")
+		portcullis.allow with input as with_grant(llm(kind, "acme", "gpt-4o"), grant("acme", ["gpt-4o"], [], 0))
+		portcullis.allow with input as object.union(llm(kind, "acme", "gpt-4o"), {"user": {"subject": "bob"}})
+		not portcullis.allow with input as llm(kind, "globex", "gpt-4o")
+		count(portcullis.deny) == 1 with input as llm(kind, "globex", "gpt-4o")
+	}
 }

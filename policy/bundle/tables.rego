@@ -38,3 +38,101 @@ llm[tenant][kind][model] := {
 	some model in t[list]
 	kind in data.models[model].kinds
 }
+
+# The tools whose use needs a human approval, as an object for lookups.
+approval_tools[t] := true if some t in data.approvals.tools
+
+# The deny reasons an llm.invoke without a grant gets whatever its model,
+# by kind (grants.rego's rule for agents).
+no_grant_denials := {
+	"human": set(),
+	"application": set(),
+	"agent": {"agents need a task grant: present one as Authorization: Bearer <grant>"},
+}
+
+# plain[tenant][kind][model] is the whole decision of an llm.invoke by a
+# principal of a known kind of a known tenant, for a model of the catalog,
+# without a grant, a user or tools offered to the model: the allow of the
+# kind's rules, or the deny with every reason base.rego and the kinds'
+# modules would give. plain_approval is the same when one of the tools
+# offered needs an approval (data.approvals.tools).
+plain[tenant][kind][model] := {
+	"allow": true,
+	"reasons": [e.reason],
+	"obligations": {"max_tokens": e.max_tokens, "require_approval": e.approval, "provider": ""},
+} if {
+	some tenant, kinds in llm
+	some kind, models in kinds
+	count(no_grant_denials[kind]) == 0
+	some model, e in models
+}
+
+plain[tenant][kind][model] := d if {
+	some tenant, kinds in plain_denials
+	some kind, models in kinds
+	some model, d in models
+}
+
+plain_approval[tenant][kind][model] := {
+	"allow": true,
+	"reasons": [e.reason],
+	"obligations": {"max_tokens": e.max_tokens, "require_approval": true, "provider": ""},
+} if {
+	some tenant, kinds in llm
+	some kind, models in kinds
+	count(no_grant_denials[kind]) == 0
+	some model, e in models
+}
+
+plain_approval[tenant][kind][model] := d if {
+	some tenant, kinds in plain_denials
+	some kind, models in kinds
+	some model, d in models
+}
+
+# plain_denials[tenant][kind][model]: the denies among plain's entries.
+plain_denials[tenant][kind][model] := {
+	"allow": false,
+	"reasons": sort(no_grant_denials[kind] | {sprintf("model %s is not allowed for %ss of tenant %s", [model, kind, tenant])}),
+	"obligations": {},
+} if {
+	some tenant, t in data.tenants
+	t
+	some kind, _ in kind_lists
+	some model, m in data.models
+	m
+	not llm[tenant][kind][model]
+}
+
+plain_denials[tenant][kind][model] := {
+	"allow": false,
+	"reasons": sort(no_grant_denials[kind]),
+	"obligations": {},
+} if {
+	some tenant, kinds in llm
+	some kind, models in kinds
+	count(no_grant_denials[kind]) > 0
+	some model, _ in models
+}
+
+# tool_calls[tenant][kind][tool] is the decision of a tool.call of a tool
+# the tenant lists for the kind (data.tools, tools.rego), called by that
+# name with no MCP server, and allowed: reason and obligations as
+# tools.rego's allow_decision gives them.
+tool_calls[tenant][kind][tool] := {
+	"allow": true,
+	"reasons": [concat("", ["tool ", tool, " is allowed for ", kind, "s of tenant ", tenant])],
+	"obligations": {"max_tokens": 0, "require_approval": object.get(approval_tools, tool, false), "provider": ""},
+} if {
+	some tenant, kinds in data.tools
+	some kind, list in kinds
+	some tool in list
+	is_string(tool)
+}
+
+# user_models[subject][model]: the models a user listed in data.users may
+# use (grants.rego's user_may_use_model).
+user_models[subject][model] := true if {
+	some subject, user in data.users
+	some model in user.models
+}
