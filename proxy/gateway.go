@@ -166,6 +166,18 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// Close ends what the gateway holds open upstream: its MCP sessions. Call
+// it once the server has drained; a request after Close reconnects.
+func (g *Gateway) Close() error {
+	var errs []error
+	for _, u := range g.mcp {
+		if err := u.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }

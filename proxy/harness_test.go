@@ -47,6 +47,7 @@ type gatewayEnv struct {
 	engine   *policy.Engine
 	addr     string
 	srv      *proxy.Server
+	gw       *proxy.Gateway
 	grants   *grantEnv // task grants (grants_harness_test.go)
 }
 
@@ -163,7 +164,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return &gatewayEnv{t: t, ca: ca, fake: fake, auditDir: auditDir, log: alog, engine: engine, addr: ln.Addr().String(), srv: srv, grants: ge}
+	return &gatewayEnv{t: t, ca: ca, fake: fake, auditDir: auditDir, log: alog, engine: engine, addr: ln.Addr().String(), srv: srv, gw: gw, grants: ge}
 }
 
 type testWriter struct{ t *testing.T }

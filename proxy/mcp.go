@@ -104,7 +104,7 @@ func (u *mcpUpstream) sessionFor(ctx context.Context) (*mcp.ClientSession, error
 	if u.session != nil {
 		return u.session, nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), u.cfg.Timeout) // outlives the request that opens it
 	defer cancel()
 	cs, err := u.client.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint: u.cfg.URL, HTTPClient: u.httpc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
@@ -113,6 +113,21 @@ func (u *mcpUpstream) sessionFor(ctx context.Context) (*mcp.ClientSession, error
 	}
 	u.session = cs
 	return cs, nil
+}
+
+// close ends the shared session, if there is one.
+func (u *mcpUpstream) close() error {
+	u.mu.Lock()
+	cs := u.session
+	u.session = nil
+	u.mu.Unlock()
+	if cs == nil {
+		return nil
+	}
+	if err := cs.Close(); err != nil {
+		return fmt.Errorf("proxy: MCP server %s: close session: %w", u.cfg.Name, err)
+	}
+	return nil
 }
 
 // drop forgets a broken session so that the next use reconnects.
@@ -157,7 +172,7 @@ func (u *mcpUpstream) listTools(ctx context.Context) ([]*mcp.Tool, error) {
 const maxMCPTools = 1000
 
 func (u *mcpUpstream) listOnce(ctx context.Context, cs *mcp.ClientSession) ([]*mcp.Tool, error) {
-	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	ctx, cancel := upstreamContext(ctx, u.cfg.Timeout)
 	defer cancel()
 	var tools []*mcp.Tool
 	for t, err := range cs.Tools(ctx, nil) {
@@ -178,7 +193,7 @@ func (u *mcpUpstream) callTool(ctx context.Context, name string, args []byte) (*
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
+	ctx, cancel := upstreamContext(ctx, u.cfg.Timeout)
 	defer cancel()
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: rawJSON(args)})
 	if err != nil {
@@ -188,6 +203,17 @@ func (u *mcpUpstream) callTool(ctx context.Context, name string, args []byte) (*
 		return nil, err
 	}
 	return res, nil
+}
+
+// upstreamContext is the context of a request to an upstream server: it
+// ends when ctx ends or after timeout, but carries none of ctx's values.
+// The SDK keeps the downstream session's protocol version in the context of
+// the request it serves, and a client call made with that context would
+// send it upstream, where a server that speaks an older version refuses it.
+func upstreamContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	up, cancel := context.WithTimeout(context.Background(), timeout)
+	stop := context.AfterFunc(ctx, cancel)
+	return up, func() { stop(); cancel() }
 }
 
 // rawJSON marshals as itself.

@@ -28,7 +28,7 @@ const (
 // "tools", with the upstream credential held by the gateway only.
 func startMCPGateway(t *testing.T) (*gatewayEnv, *fakemcp.Server) {
 	t.Helper()
-	up, err := fakemcp.Listen("127.0.0.1:0", fakemcp.Options{Token: mcpToken})
+	up, err := fakemcp.Listen("127.0.0.1:0", fakemcp.Options{Token: mcpToken, Stateful: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func (g *gateway) devMCP(devDir string) error {
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		return fmt.Errorf("dev MCP token: %w", err)
 	}
-	srv, err := fakemcp.Listen("127.0.0.1:0", fakemcp.Options{Token: token})
+	srv, err := fakemcp.Listen("127.0.0.1:0", fakemcp.Options{Token: token, Stateful: true})
 	if err != nil {
 		return fmt.Errorf("dev fake MCP server: %w", err)
 	}

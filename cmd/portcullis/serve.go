@@ -192,6 +192,9 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 	if err := srv.Shutdown(sctx); err != nil {
 		g.log.WithError(err).Warn("shutdown: requests still in flight were cancelled")
 	}
+	if err := g.handler.Close(); err != nil {
+		g.log.WithError(err).Warn("shutdown: upstream sessions not closed cleanly")
+	}
 	if _, err := g.audit.Append(context.Background(), &audit.Event{Type: "shutdown"}); err != nil {
 		g.log.WithError(err).Error("shutdown: audit record not written")
 	}

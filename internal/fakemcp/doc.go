@@ -18,6 +18,11 @@
 //	defer srv.Close()
 //	srv.URL()   // http://127.0.0.1:PORT/mcp
 //	srv.Calls() // the tool calls it executed, in order
+//	srv.Ended() // sessions its clients ended (HTTP DELETE)
+//
+// It is stateless unless Options.Stateful gives each client a session (an
+// Mcp-Session-Id), as most real servers do; a stateful server speaks the
+// protocol versions before 2026-07-28 only.
 //
 // With Options.Token set, every HTTP request must carry
 // "Authorization: Bearer <token>", which the gateway injects from its

@@ -19,6 +19,9 @@ import (
 type Options struct {
 	// Token, when set, is the bearer token every request must present.
 	Token string
+	// Stateful gives each client a session (an Mcp-Session-Id), as most
+	// real servers do; the default is stateless.
+	Stateful bool
 }
 
 // Call is one tool call the server executed.
@@ -36,6 +39,7 @@ type Server struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	calls []Call
+	ended int // sessions the client ended (HTTP DELETE)
 }
 
 // New builds a Server without listening: use Handler.
@@ -46,7 +50,7 @@ func New(opts Options) *Server {
 	mcp.AddTool(s.mcp, &mcp.Tool{Name: "search_docs", Description: "Search the documentation; returns page titles."}, s.searchDocs)
 	mcp.AddTool(s.mcp, &mcp.Tool{Name: "delete_records", Description: "Delete the rows of a table that match a filter.",
 		Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true)}}, s.deleteRecords)
-	s.h = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{Stateless: true})
+	s.h = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{Stateless: !opts.Stateful})
 	return s
 }
 
@@ -86,8 +90,21 @@ func (s *Server) Handler() http.Handler {
 				return
 			}
 		}
+		if r.Method == http.MethodDelete {
+			s.mu.Lock()
+			s.ended++
+			s.mu.Unlock()
+		}
 		s.h.ServeHTTP(w, r)
 	})
+}
+
+// Ended is how many sessions their clients have ended (with HTTP DELETE,
+// as the streamable HTTP transport closes a session).
+func (s *Server) Ended() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
 }
 
 // Calls returns the tool calls executed so far.
