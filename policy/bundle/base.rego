@@ -127,23 +127,6 @@ decision := {
 	input.action == "llm.invoke"
 	input.request.tools == []
 	not input.grant
-	not input.user
-	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
-} else := d if {
-	input.action == "llm.invoke"
-	not input.grant
-	not input.user
-	tables.approval_tools[input.request.tools[_]]
-	d := tables.plain_approval[input.principal.tenant][input.principal.kind][input.request.model]
-} else := d if {
-	input.action == "llm.invoke"
-	not input.grant
-	not input.user
-	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
-} else := d if {
-	input.action == "llm.invoke"
-	input.request.tools == []
-	not input.grant
 	u := input.user
 	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
 	d.allow
@@ -157,6 +140,23 @@ decision := {
 	d.allow
 	not data.users[u.subject]
 	tables.llm[input.principal.tenant].human[input.request.model]
+} else := d if {
+	input.action == "llm.invoke"
+	input.request.tools == []
+	not input.grant
+	not input.user
+	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
+} else := d if {
+	input.action == "llm.invoke"
+	tables.approval_tools[input.request.tools[_]]
+	not input.grant
+	not input.user
+	d := tables.plain_approval[input.principal.tenant][input.principal.kind][input.request.model]
+} else := d if {
+	input.action == "llm.invoke"
+	not input.grant
+	not input.user
+	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
 } else := d if {
 	input.action == "tool.call"
 	input.tool.server == ""
