@@ -143,27 +143,45 @@ func (g *Gateway) park(ctx context.Context, p *parkable) gateResult {
 			rec.ID, rec.Tenant, rec.ID, ApprovalHeader, rec.ID, rec.ExpiresAt.UTC().Format(time.RFC3339))}
 }
 
-// useApproval consumes approval id for p, atomically.
+// useApproval consumes approval id for p, atomically, with the use durable
+// in the audit log first: the use is tried on the approval as read, the
+// "used" step is recorded, and only then does the store consume it (a
+// compare-and-swap, so two replicas cannot both use it). If the record
+// cannot be written the approval is not consumed (503, and a retry may
+// still use it); if the store then refuses (another use got there first,
+// or it cannot be reached), an approval.not_applied record follows.
 func (g *Gateway) useApproval(ctx context.Context, p *parkable, id string) gateResult {
-	requester := p.c.principal.ID.String()
-	rec, err := g.approvals.Store.UpdateApproval(ctx, id, func(a *store.ApprovalRecord) error {
-		return a.Use(requester, p.digest, p.c.id, g.clock())
-	})
+	requester, now := p.c.principal.ID.String(), g.clock()
+	use := func(a *store.ApprovalRecord) error { return a.Use(requester, p.digest, p.c.id, now) }
+	rec, err := g.approvals.Store.Approval(ctx, id)
+	if err == nil {
+		want := rec
+		if err = use(&want); err == nil {
+			if aerr := g.auditApproval(ctx, p.c, "used", &want, nil, nil, ""); aerr != nil {
+				return approvalAuditFailed(id)
+			}
+			got, uerr := g.approvals.Store.UpdateApproval(ctx, id, use)
+			if uerr == nil {
+				return gateResult{approvalID: id, used: true, originReqID: got.RequestID, approvalUser: got.DecidedBy}
+			}
+			if got.ID != "" {
+				rec = got
+			}
+			if aerr := g.auditApproval(ctx, p.c, "not_applied", &rec, nil, map[string]any{"intended_state": string(want.State)}, uerr.Error()); aerr != nil {
+				return approvalAuditFailed(id)
+			}
+			err = uerr
+		}
+	}
 	var ae *store.ApprovalError
 	switch {
-	case err == nil:
-		if aerr := g.auditApproval(ctx, p.c, "used", &rec, nil, nil, ""); aerr != nil {
-			return gateResult{status: http.StatusServiceUnavailable, code: codeAuditFailed, approvalID: id, reason: "audit log unavailable",
-				msg: "the gateway cannot record this request in its audit log, so it will not process it; try again later"}
-		}
-		return gateResult{approvalID: id, used: true, originReqID: rec.RequestID, approvalUser: rec.DecidedBy}
 	case errors.Is(err, store.ErrNotFound):
 		g.auditRefusedUse(ctx, p, id, nil, "no such approval")
 		return gateResult{status: http.StatusForbidden, code: codeApprovalRefused, approvalID: id, reason: "approval " + id + " not found",
 			msg: "the approval " + id + " presented in " + ApprovalHeader + " does not exist; retry without the header to ask for a new one"}
 	case errors.As(err, &ae):
 		if ae.Err == store.ErrApprovalExpired && ae.State != store.ApprovalExpired {
-			_ = g.auditApproval(ctx, p.c, "expired", &rec, nil, nil, "")
+			rec = g.settleExpiry(ctx, p.c, rec)
 		}
 		why := strings.TrimPrefix(ae.Error(), "store: ")
 		g.auditRefusedUse(ctx, p, id, &rec, why)
@@ -175,6 +193,12 @@ func (g *Gateway) useApproval(ctx context.Context, p *parkable, id string) gateR
 		return gateResult{status: http.StatusServiceUnavailable, code: codeStore, approvalID: id, reason: "approval store unavailable",
 			msg: "the gateway cannot check the approval, so it refuses rather than guess; try again later"}
 	}
+}
+
+// approvalAuditFailed refuses a use whose audit record cannot be written.
+func approvalAuditFailed(id string) gateResult {
+	return gateResult{status: http.StatusServiceUnavailable, code: codeAuditFailed, approvalID: id, reason: "audit log unavailable",
+		msg: "the gateway cannot record this request in its audit log, so it will not process it; try again later"}
 }
 
 // auditRefusedUse records a refused retry. rec is nil when the approval does

@@ -143,3 +143,66 @@ func TestApprovalStepRefusedByStoreIsRecorded(t *testing.T) {
 		t.Errorf("approval = %d %v, want the other approver's denial", status, m)
 	}
 }
+
+// A retry whose "used" record cannot be written does not consume the
+// approval: 503, and once the log works again the same retry runs, once.
+func TestApprovalUseNotConsumedWithoutAuditRecord(t *testing.T) {
+	env, h := startHookedGateway(t, envOptions{})
+	p := refundParams("gpt-4o-mini", "refund order 42")
+	ap, _ := env.park(identity.DevAppID, "", p)
+	env.approve(identity.DevHumanID, ap)
+
+	h.set(isStep("used"), nil)
+	retry := env.tryChat(identity.DevAppID, "", ap, p)
+	wantAPIError(t, retry.err, http.StatusServiceUnavailable, "audit_unavailable", "audit log")
+	if status, m := env.call(identity.DevHumanID, "GET", "/v1/approvals/"+ap, "", "", nil); status != 200 || m["state"] != "approved" {
+		t.Fatalf("after an unrecorded use: %d %v, want it still approved", status, m)
+	}
+
+	h.set(nil, nil)
+	if retry := env.tryChat(identity.DevAppID, "", ap, p); retry.err != nil {
+		t.Fatalf("retry once the log works: %v", retry.err)
+	}
+	again := env.tryChat(identity.DevAppID, "", ap, p)
+	wantAPIError(t, again.err, http.StatusForbidden, "approval_refused", "used")
+	if got := strings.Join(steps(env.approvalRecords(ap)), ","); got != "requested,approved,used,refused" {
+		t.Errorf("approval records = %s, want requested,approved,used,refused", got)
+	}
+}
+
+// When another use consumes the approval between the "used" record and the
+// store (two replicas, one approval), the store refuses the second and an
+// approval.not_applied record follows: the action runs once.
+func TestApprovalRacingUseIsRecordedNotApplied(t *testing.T) {
+	env, h := startHookedGateway(t, envOptions{})
+	p := refundParams("gpt-4o-mini", "refund order 42")
+	ap, _ := env.park(identity.DevAppID, "", p)
+	env.approve(identity.DevHumanID, ap)
+	rec, err := env.grants.store.Approval(context.Background(), ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	h.set(nil, func(ev *audit.Event) {
+		if !isStep("used")(ev) {
+			return
+		}
+		once.Do(func() {
+			_, err := env.grants.store.UpdateApproval(context.Background(), ap, func(x *store.ApprovalRecord) error {
+				return x.Use(rec.Requester, rec.Digest, "req_other_replica", time.Now())
+			})
+			if err != nil {
+				t.Errorf("concurrent use: %v", err)
+			}
+		})
+	})
+	retry := env.tryChat(identity.DevAppID, "", ap, p)
+	wantAPIError(t, retry.err, http.StatusForbidden, "approval_refused", "used")
+	recs := env.approvalRecords(ap)
+	if got := strings.Join(steps(recs), ","); got != "requested,approved,used,not_applied,refused" {
+		t.Fatalf("approval records = %s, want requested,approved,used,not_applied,refused", got)
+	}
+	if get(recs[3], "detail", "intended_state") != "used" || recs[3]["error"] == nil {
+		t.Errorf("not_applied record = %v", recs[3])
+	}
+}
