@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,11 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooLarge) {
 			g.reject(w, r, c, nil, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 				fmt.Sprintf("request body exceeds the gateway's limit of %d bytes", g.cfg.MaxBodyBytes))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			g.reject(w, r, c, nil, http.StatusRequestTimeout, codeRequestTimeout,
+				fmt.Sprintf("the request body did not arrive within the gateway's limit of %v", g.limits.BodyReadTimeout))
 			return
 		}
 		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, "could not read request body: "+err.Error())

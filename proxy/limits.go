@@ -39,7 +39,10 @@ const (
 // ran past Limits.RequestTimeout. It appears in their completion records.
 var ErrRequestTimeout = errors.New("request exceeded the gateway's request timeout")
 
-const codeTooManyInFlight = "too_many_requests_in_flight"
+const (
+	codeTooManyInFlight = "too_many_requests_in_flight"
+	codeRequestTimeout  = "request_timeout"
+)
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxInFlightPerPrincipal == 0 {
