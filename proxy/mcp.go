@@ -97,8 +97,10 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r)
 }
 
-// sessionFor returns the shared session, connecting if there is none.
-func (u *mcpUpstream) sessionFor(ctx context.Context) (*mcp.ClientSession, error) {
+// sessionFor returns the shared session, connecting if there is none. The
+// session outlives the request that opens it, so connecting does not follow
+// that request's cancellation; it is bounded by the server's timeout.
+func (u *mcpUpstream) sessionFor() (*mcp.ClientSession, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.session != nil {
@@ -150,7 +152,7 @@ func broken(err error) bool {
 // session is reopened once.
 func (u *mcpUpstream) listTools(ctx context.Context) ([]*mcp.Tool, error) {
 	for try := 0; ; try++ {
-		cs, err := u.sessionFor(ctx)
+		cs, err := u.sessionFor()
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +191,7 @@ func (u *mcpUpstream) listOnce(ctx context.Context, cs *mcp.ClientSession) ([]*m
 
 // callTool forwards one call. It is never retried: the server may have run it.
 func (u *mcpUpstream) callTool(ctx context.Context, name string, args []byte) (*mcp.CallToolResult, error) {
-	cs, err := u.sessionFor(ctx)
+	cs, err := u.sessionFor()
 	if err != nil {
 		return nil, err
 	}
