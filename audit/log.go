@@ -78,6 +78,7 @@ type Log struct {
 	spare     []*entry      // the syncer's last group slice, for reuse
 	lastGroup int           // records in the syncer's last group
 	syncC     chan syncReq  // capacity 1
+	treeDone  chan error    // run tells the syncer the group it handed over is in the tree
 	syncDone  chan struct{} // closed when the syncer exits
 	closed    bool
 	failed    error // wraps ErrFailed once set
@@ -163,7 +164,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l := &Log{dir: dir, opts: opts, log: opts.Logger.WithField("component", "audit"), done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	l.syncIdle = true
-	l.syncC, l.syncDone = make(chan syncReq, 1), make(chan struct{})
+	l.syncC, l.syncDone, l.treeDone = make(chan syncReq, 1), make(chan struct{}), make(chan error, 1)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}

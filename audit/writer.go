@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,13 +24,13 @@ type writer struct {
 
 // run is the writer goroutine. It commits records in groups with at most
 // one fsync in flight: while the syncer goroutine fsyncs one group, run
-// claims the entries that arrive and stages them (line, chain hash, tree
-// hashes into w.buf); as soon as the syncer is idle again, run writes the
-// staged group with one write, hands it to the syncer and goes on staging.
-// Under load the disk is kept busy with back-to-back fsyncs, each shared by
-// every record that arrived during the previous one, and the hashing of the
-// next group overlaps the fsync of the last; a lone caller waits for one
-// write and one fsync. A group holds at most MaxBatch records: past that,
+// claims the entries that arrive and stages them (line and chain hash into
+// w.buf); as soon as the syncer is idle again, run writes the staged group
+// with one write, hands it to the syncer, and adds the group to the Merkle
+// tree while the fsync runs (commitAsync). Under load the disk is kept busy
+// with back-to-back fsyncs, each shared by every record that arrived during
+// the previous one, and the hashing overlaps the fsync; a lone caller waits
+// for one write and one fsync. A group holds at most MaxBatch records: past that,
 // run waits for the syncer.
 //
 // Before the syncer is handed a group, run may linger (see linger) for the
@@ -120,27 +121,46 @@ func (l *Log) linger() bool {
 	return len(l.pending) > 0
 }
 
-// commitAsync writes the staged group, with its stored hashes and index
-// entries, and hands it to the syncer, which the caller has marked busy.
+// commitAsync writes the staged group and hands it to the syncer, which the
+// caller has marked busy; then, while the fsync runs, it adds the group to
+// the Merkle tree and writes its stored hashes and index entries, and tells
+// the syncer, which acknowledges the group only once both are done. So the
+// tree's hashing costs the group no time unless it outlasts the fsync.
 func (l *Log) commitAsync() {
 	w := &l.w
-	err := l.write(w.buf)
-	if err == nil {
-		if terr := w.tree.flush(); terr != nil {
-			err = fmt.Errorf("%w: %w", ErrFailed, terr)
-		}
-	}
-	if err != nil {
+	base := w.segSize
+	if err := l.write(w.buf); err != nil {
 		l.fail(err)
 		l.setSyncIdle()
 		return
 	}
-	w.buf = w.buf[:0]
 	req := syncReq{f: w.f, name: w.segName, group: w.group, size: w.seq}
 	l.mu.Lock()
 	w.group, l.spare = l.spare[:0], nil
 	l.mu.Unlock()
 	l.syncC <- req
+	l.treeDone <- l.hashLines(w.buf, base)
+	w.buf = w.buf[:0]
+}
+
+// hashLines adds the lines of b, written at byte base of the current
+// segment, to the tree, and writes their stored hashes and index entries.
+func (l *Log) hashLines(b []byte, base int64) error {
+	t := l.w.tree
+	for off := 0; off < len(b); {
+		n := bytes.IndexByte(b[off:], '\n')
+		if n < 0 {
+			n = len(b) - off // not reached: every staged line ends in a newline
+		}
+		if err := t.add(b[off:off+n], base+int64(off)); err != nil {
+			return fmt.Errorf("%w: %w", ErrFailed, err)
+		}
+		off += n + 1
+	}
+	if err := t.flush(); err != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	return nil
 }
 
 // syncReq is a written group for the syncer to make durable.
@@ -159,6 +179,9 @@ func (l *Log) syncer() {
 	defer close(l.syncDone)
 	for req := range l.syncC {
 		err := l.sync(req.f, req.name)
+		if terr := <-l.treeDone; err == nil {
+			err = terr
+		}
 		if err != nil {
 			l.setFailed(err)
 			for _, e := range req.group {
@@ -248,9 +271,6 @@ func (l *Log) stage(e *entry) error {
 		w.segTime = now
 	}
 	line := w.buf[start:]
-	if err := w.tree.add(line, w.segSize+int64(start)); err != nil {
-		return l.fail(fmt.Errorf("%w: %w", ErrFailed, err))
-	}
 	w.prev = HashLine(line)
 	w.buf = append(w.buf, '\n')
 	e.seq = w.seq
@@ -273,14 +293,13 @@ func (l *Log) commitSync() error {
 	if failed != nil {
 		return l.fail(failed)
 	}
+	base := w.segSize
 	err := l.write(w.buf)
 	if err == nil {
 		err = l.sync(w.f, w.segName)
 	}
 	if err == nil {
-		if terr := w.tree.flush(); terr != nil {
-			err = fmt.Errorf("%w: %w", ErrFailed, terr)
-		}
+		err = l.hashLines(w.buf, base)
 	}
 	if err != nil {
 		return l.fail(err)
