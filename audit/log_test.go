@@ -391,3 +391,23 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestAppendFailsWhenStoredHashesCannotBeWritten: the group's tree hashes
+// are written while its fsync runs; when that fails the group is not
+// acknowledged and the log fails closed.
+func TestAppendFailsWhenStoredHashesCannotBeWritten(t *testing.T) {
+	l, _ := openTest(t, Options{})
+	appendN(t, l, 2)
+	if err := l.w.tree.f.Close(); err != nil { // the writer is idle: Append returned
+		t.Fatal(err)
+	}
+	if _, err := l.Append(context.Background(), &Event{Type: "decision"}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Append with the hashes file closed: err = %v, want ErrFailed", err)
+	}
+	if got := l.Size(); got != 2 {
+		t.Errorf("Size = %d, want 2", got)
+	}
+	if _, err := l.Append(context.Background(), &Event{Type: "decision"}); !errors.Is(err, ErrFailed) {
+		t.Errorf("Append after the failure: err = %v, want ErrFailed", err)
+	}
+}
