@@ -91,27 +91,57 @@ var errProviderTimeout = errors.New("provider timeout")
 
 // send makes one attempt under the provider's timeout: for a JSON answer it
 // covers the whole exchange, for a stream the wait for response headers.
+// The request timeout (Limits.RequestTimeout) bounds what is left: the
+// whole exchange when it comes first, and a stream after its headers. One
+// timer does both, so a request pays for no timer of its own.
 func (g *Gateway) send(req *http.Request, x *exchange, p *plan) (*http.Response, error) {
-	timeout := p.route.Provider.Timeout
+	timeout, cause := p.route.Provider.Timeout, errProviderTimeout
+	if left := g.untilRequestDeadline(x); left > 0 && (timeout <= 0 || left < timeout) {
+		timeout, cause = left, ErrRequestTimeout
+	}
 	if timeout <= 0 {
 		return g.cfg.Transport.RoundTrip(req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(timeout, func() { cancel(errProviderTimeout) })
+	expire := func(cause error) func() {
+		return func() {
+			if cause == ErrRequestTimeout {
+				x.timedOut.Store(true)
+			}
+			cancel(cause)
+		}
+	}
+	timer := time.AfterFunc(timeout, expire(cause))
 	res, err := g.cfg.Transport.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		timer.Stop()
-		if errors.Is(context.Cause(ctx), errProviderTimeout) {
+		switch context.Cause(ctx) {
+		case errProviderTimeout:
 			err = fmt.Errorf("%w: no answer from %s within %s", context.DeadlineExceeded, p.route.Provider.Name, timeout)
+		case ErrRequestTimeout:
+			err = fmt.Errorf("%w: %w", ErrRequestTimeout, err)
 		}
 		cancel(nil)
 		return nil, err
 	}
-	if x.req.Stream {
+	if x.req.Stream && cause == errProviderTimeout {
 		timer.Stop()
+		if left := g.untilRequestDeadline(x); left > 0 {
+			timer = time.AfterFunc(left, expire(ErrRequestTimeout))
+		}
 	}
 	res.Body = &cancelBody{ReadCloser: res.Body, stop: func() { timer.Stop(); cancel(nil) }}
 	return res, nil
+}
+
+// untilRequestDeadline is the time x has left under the request timeout:
+// 0 when there is none, at least 1ns once it has passed.
+func (g *Gateway) untilRequestDeadline(x *exchange) time.Duration {
+	d := g.limits.RequestTimeout
+	if d <= 0 {
+		return 0
+	}
+	return max(x.caller.start.Add(d).Sub(g.clock()), 1)
 }
 
 // cancelBody releases an attempt's timer and context when its body is closed.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -36,6 +37,7 @@ type exchange struct {
 	calls    []ToolCall
 	upErr    error
 	finished bool
+	timedOut atomic.Bool // cut by the request timeout (attempt.go)
 
 	task     *taskContext // grant and user context (grantcheck.go)
 	approval *gateResult  // the approval step's outcome, if it ran (approval.go)

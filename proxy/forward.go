@@ -117,8 +117,10 @@ func (g *Gateway) complete(ctx context.Context, x *exchange) {
 		return
 	}
 	x.finished = true
-	if cause := context.Cause(ctx); errors.Is(cause, ErrDrainTimeout) || errors.Is(cause, ErrRequestTimeout) {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrDrainTimeout) {
 		x.upErr = fmt.Errorf("%w (%v)", cause, x.upErr)
+	} else if x.timedOut.Load() && !errors.Is(x.upErr, ErrRequestTimeout) {
+		x.upErr = fmt.Errorf("%w (%v)", ErrRequestTimeout, x.upErr)
 	}
 	// The client may be gone; the record must still be written.
 	ctx = context.WithoutCancel(ctx)

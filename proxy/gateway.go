@@ -199,11 +199,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), RequestID: reqID})
 		return
 	}
-	r, done, ok := g.admit(w, r, reqID, p)
+	key, ok := g.admit(w, r, reqID, p)
 	if !ok {
 		return
 	}
-	defer done()
+	defer g.inflight.release(key)
 	ctx := context.WithValue(r.Context(), callerKey{}, &caller{id: reqID, principal: p, start: g.clock()})
 	h.ServeHTTP(w, r.WithContext(ctx))
 }

@@ -19,9 +19,9 @@ type Limits struct {
 	// SPIFFE ID may have in flight on this gateway; past it, 429
 	// too_many_requests_in_flight. Default 1024.
 	MaxInFlightPerPrincipal int
-	// RequestTimeout bounds a whole request, stream included; a stream
-	// still running then is cut and its completion record says so.
-	// Default 10 minutes.
+	// RequestTimeout bounds a model request from its arrival, stream
+	// included; a stream still running then is cut and its completion
+	// record says so. Default 10 minutes.
 	RequestTimeout time.Duration
 	// BodyReadTimeout bounds receiving the request body, so a client that
 	// trickles its body cannot hold a request open. Default 30 seconds.
@@ -92,26 +92,23 @@ func (f *inFlight) release(key string) {
 }
 
 // admit applies the per-request limits before dispatch: the principal's
-// in-flight cap (refused with 429 and a decision record), the request
-// timeout and the body read deadline. It returns the request to serve and
-// a function to call when it is done, or ok false once it has answered.
-func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, reqID string, p identity.Principal) (_ *http.Request, done func(), ok bool) {
-	key := p.ID.String()
+// in-flight cap (refused with 429 and a decision record) and the body read
+// deadline. It reports whether the request may go on; then the caller
+// must call g.inflight.release(key) when it is done. (The request timeout
+// is applied where a request can run long: upstream, in send.)
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, reqID string, p identity.Principal) (key string, ok bool) {
+	key = p.ID.String()
 	if !g.inflight.acquire(key) {
 		g.refuseAdmission(w, r, reqID, p, http.StatusTooManyRequests, codeTooManyInFlight,
 			fmt.Sprintf("this workload already has %d requests in flight, the gateway's limit per principal; retry when some have finished", g.inflight.max))
-		return nil, nil, false
-	}
-	ctx, cancel := r.Context(), context.CancelFunc(func() {})
-	if d := g.limits.RequestTimeout; d > 0 {
-		ctx, cancel = context.WithTimeoutCause(ctx, d, ErrRequestTimeout)
+		return key, false
 	}
 	if d := g.limits.BodyReadTimeout; d > 0 && r.Body != nil && r.Body != http.NoBody {
 		// Not every transport supports deadlines (HTTP/3 ignores it); the
 		// body size cap and the request timeout still hold there.
 		_ = http.NewResponseController(w).SetReadDeadline(g.clock().Add(d))
 	}
-	return r.WithContext(ctx), func() { cancel(); g.inflight.release(key) }, true
+	return key, true
 }
 
 // refuseAdmission records and answers a request refused before dispatch.

@@ -111,3 +111,25 @@ func TestBodyReadTimeout(t *testing.T) {
 		t.Errorf("refusal %s does not say the body was the problem", msg)
 	}
 }
+
+// TestRequestTimeoutCutsSlowAnswer: a JSON answer that would come after
+// the request timeout is not waited for.
+func TestRequestTimeoutCutsSlowAnswer(t *testing.T) {
+	env := startGateway(t, envOptions{limits: proxy.Limits{RequestTimeout: 300 * time.Millisecond}})
+	start := time.Now()
+	_, err := env.chat(identity.DevAppID).New(context.Background(), chatParams("gpt-4o-mini", "[fake:slow=3000] hello"))
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode < 500 {
+		t.Fatalf("answer past the request timeout: err = %v, want a 5xx", err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("refused after %s, want about 300ms", d)
+	}
+	recs := env.recordsFor(apiErr.Response.Header.Get("X-Request-Id"))
+	if len(recs) != 2 {
+		t.Fatalf("want decision and completion records, got %v", recs)
+	}
+	if msg, _ := recs[1]["error"].(string); !strings.Contains(msg, "request timeout") {
+		t.Errorf("completion record error = %q; want the request timeout", msg)
+	}
+}

@@ -73,7 +73,12 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 			return out, nil
 		})
 	case !sse && res.StatusCode < 300 && x.req.API != APIEmbeddings:
-		return g.replaceBody(ctx, res, x, func(b []byte) ([]byte, error) { return g.inspectJSON(ctx, x, b) })
+		// The answer is read and its body closed before its tool calls
+		// are decided, and closing it ends the attempt's context: the
+		// decisions must not inherit that end (policy would refuse them
+		// as cancelled). The policy engine bounds them on its own.
+		decideCtx := context.WithoutCancel(ctx)
+		return g.replaceBody(ctx, res, x, func(b []byte) ([]byte, error) { return g.inspectJSON(decideCtx, x, b) })
 	}
 	t := newCodecTap(res.Body, sse, a.codec(x), func(t *tap) {
 		x.usage = t.usage
