@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/identity"
 	"github.com/portcullis-dev/portcullis/internal/spiffetest"
+	"github.com/portcullis-dev/portcullis/proxy"
 )
 
 func chatParams(model, text string) openai.ChatCompletionNewParams {
@@ -466,5 +468,30 @@ func TestUpstreamUnreachableIs502(t *testing.T) {
 	recs := env.recordsFor(apiErr.Response.Header.Get("X-Request-Id"))
 	if len(recs) != 2 || recs[1]["error"] == nil || recs[1]["status"] != float64(502) {
 		t.Fatalf("unreachable provider not audited: %v", recs)
+	}
+}
+
+// TestToolCallsWithProviderTimeout: with a provider timeout set (as the
+// example configuration does), reading a JSON answer ends the attempt's
+// timer context before its tool calls are decided; the decisions must not
+// inherit that end (they were refused as "could not decide").
+func TestToolCallsWithProviderTimeout(t *testing.T) {
+	env := startGateway(t, envOptions{limits: proxy.Limits{RequestTimeout: -1}, routes: func(base *url.URL) []proxy.Route {
+		prov := &proxy.Provider{Name: "fake", Format: proxy.FormatOpenAI, BaseURL: base, Timeout: 30 * time.Second}
+		prov.SetKey(providerKey)
+		return []proxy.Route{{Model: "gpt-4o-mini", Provider: prov}}
+	}})
+	p := chatParams("gpt-4o-mini", "weather please [fake:tool]")
+	p.Tools = []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+		Name:       "get_weather",
+		Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+	})}
+	client := env.openai(identity.DevAppID)
+	got, err := client.Chat.Completions.New(context.Background(), p)
+	if err != nil {
+		t.Fatalf("allowed tool call through a provider with a timeout: %v", err)
+	}
+	if len(got.Choices[0].Message.ToolCalls) != 1 {
+		t.Fatalf("no tool call in the response: %+v", got.Choices[0].Message)
 	}
 }
