@@ -13,7 +13,6 @@ import (
 
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/internal/jsonstr"
-	"github.com/portcullis-dev/portcullis/internal/logbuf"
 )
 
 // requestLine is the one info line every model request writes (logRequest).
@@ -53,7 +52,7 @@ func (l *requestLine) fields() logrus.Fields {
 
 // writeRequestLine writes the line through log. When log is a plain
 // logrus.Logger with the stock JSON formatter (no hooks, no caller, no
-// field renaming) writing to a file, a logbuf.Writer or discarding, the line is encoded here
+// field renaming) writing to a file or discarding, the line is encoded here
 // byte for byte as that formatter would (requestlog_test.go compares them)
 // and written in one Write, as logrus writes it: the reflection-based
 // encoding of a field map was a tenth of the gateway's CPU per request.
@@ -73,7 +72,7 @@ func writeRequestLine(log logrus.FieldLogger, l *requestLine) {
 		return
 	}
 	switch lg.Out.(type) {
-	case *os.File, *logbuf.Writer: // take concurrent whole-line writes without logrus's lock
+	case *os.File:
 	default:
 		if lg.Out != io.Discard {
 			lg.WithFields(l.fields()).Info("request")

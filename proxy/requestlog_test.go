@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-
-	"github.com/portcullis-dev/portcullis/internal/logbuf"
 )
 
 // The hand-encoded request line must be byte for byte what logrus's JSON
@@ -96,29 +94,5 @@ func TestAttemptListMatchesEncodingJSON(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
-	}
-}
-
-// A logbuf.Writer takes the fast path: the line arrives whole, once the
-// buffer is written.
-func TestRequestLineThroughLogbuf(t *testing.T) {
-	var out bytes.Buffer
-	lb := logbuf.New(&out, logbuf.Options{Every: time.Hour})
-	lg := logrus.New()
-	lg.Out, lg.Formatter = lb, &logrus.JSONFormatter{}
-	l := &requestLine{requestID: "req_10", status: 200}
-	// The fast path allocates only the timestamp string; through logrus
-	// the line costs a field map and its encoding, dozens.
-	if n := testing.AllocsPerRun(10, func() { writeRequestLine(lg, l) }); n > 1 {
-		t.Errorf("request line through logbuf: %v allocs, want at most 1 (the fast path)", n)
-	}
-	if out.Len() != 0 {
-		t.Errorf("info line written before the buffer was: %q", out.String())
-	}
-	if err := lb.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := bytes.Count(out.Bytes(), []byte(`"request_id":"req_10"`)); got != 11 {
-		t.Errorf("%d request lines after Close, want 11:\n%s", got, out.String())
 	}
 }

@@ -29,11 +29,11 @@ func buildFromConfig(ctx context.Context, path string) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	log, closeLog, err := newLogger(cfg.Log.Format, cfg.Log.Level)
+	log, err := newLogger(cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return nil, fmt.Errorf("config: log.level: %w", err)
 	}
-	g := &gateway{log: log, cfg: cfg, closers: []func() error{closeLog}}
+	g := &gateway{log: log, cfg: cfg}
 	ok := false
 	defer func() {
 		if !ok {

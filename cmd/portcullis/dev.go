@@ -28,7 +28,7 @@ const devSVIDTTL = 24 * time.Hour
 // buildDev builds a self-contained gateway: dev CA, fake provider on a
 // loopback port, the embedded default policy, an audit log under the data dir.
 func buildDev(ctx context.Context, f serveFlags) (*gateway, error) {
-	log, closeLog, err := newLogger("text", "info")
+	log, err := newLogger("text", "info")
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func buildDev(ctx context.Context, f serveFlags) (*gateway, error) {
 		Limits:       config.Limits{MaxBodyBytes: config.DefaultMaxBodyBytes, ShutdownTimeout: 10 * time.Second},
 		Ops:          config.Ops{Disable: true}, // --ops-listen turns it on
 	}
-	g := &gateway{log: log, cfg: cfg, closers: []func() error{closeLog}}
+	g := &gateway{log: log, cfg: cfg}
 	ok := false
 	defer func() {
 		if !ok {

@@ -19,7 +19,6 @@ import (
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/identity"
 	"github.com/portcullis-dev/portcullis/internal/config"
-	"github.com/portcullis-dev/portcullis/internal/logbuf"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
@@ -230,15 +229,9 @@ func (g *gateway) reloadOnSIGHUP(ctx context.Context) {
 	}
 }
 
-// newLogger writes to stderr through a logbuf.Writer: the request lines
-// are batched into few writes, warnings and errors go out at once, and
-// the buffer is written before a logrus.Fatal exits. The returned closer
-// writes the rest; it is the gateway's last closer.
-func newLogger(format, level string) (*logrus.Logger, func() error, error) {
+func newLogger(format, level string) (*logrus.Logger, error) {
 	l := logrus.New()
-	buf := logbuf.New(os.Stderr, logbuf.Options{})
-	l.Out = buf
-	l.ExitFunc = func(code int) { _ = buf.Flush(); os.Exit(code) }
+	l.Out = os.Stderr
 	if format == "json" {
 		l.Formatter = &logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano}
 	} else {
@@ -246,9 +239,8 @@ func newLogger(format, level string) (*logrus.Logger, func() error, error) {
 	}
 	lv, err := logrus.ParseLevel(level)
 	if err != nil {
-		_ = buf.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	l.Level = lv
-	return l, buf.Close, nil
+	return l, nil
 }
