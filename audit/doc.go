@@ -33,6 +33,12 @@
 // writer waits briefly (at most Options.MaxLinger) for the callers of the
 // group just acknowledged to queue their next records, so steady concurrent
 // load shares each fsync instead of alternating halves.
+// A caller with several records at once (the tool calls of one answer, an
+// importer) appends them together; they get consecutive seqs and share
+// fsyncs:
+//
+//	first, err := log.AppendBatch(ctx, events) // durable when it returns
+//
 // Events are encoded in the caller's goroutine, into pooled buffers, by a
 // hand-written encoder that writes exactly the bytes encoding/json would
 // (FuzzAppendEvent holds the two together); the writer only adds the three
