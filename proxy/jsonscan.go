@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -217,7 +218,8 @@ func (s *jscan) rawString() (raw []byte, esc, high bool) {
 }
 
 // plainRun advances over bytes that need no attention in a string (printable
-// ASCII other than '"' and '\\'), eight at a time.
+// ASCII other than '"' and '\\'), eight at a time, and stops at the first
+// byte that does.
 func (s *jscan) plainRun() {
 	const (
 		ones  = 0x0101010101010101
@@ -226,11 +228,14 @@ func (s *jscan) plainRun() {
 	b, i := s.b, s.i
 	for i+8 <= len(b) {
 		w := binary.LittleEndian.Uint64(b[i:])
-		// A byte below 0x20, at or above 0x80, '"' or '\\' sets its high bit.
+		// A byte below 0x20, at or above 0x80, '"' or '\\' sets its high
+		// bit. Borrows run only upward, so the lowest bit set is exact: it
+		// marks the first such byte (bytes above it may be marked wrongly).
 		ctl := (w - 0x20*ones) &^ w
 		quote := w ^ ('"' * ones)
 		slash := w ^ ('\\' * ones)
-		if (ctl|w|((quote-ones)&^quote)|((slash-ones)&^slash))&highs != 0 {
+		if m := (ctl | w | ((quote - ones) &^ quote) | ((slash - ones) &^ slash)) & highs; m != 0 {
+			i += bits.TrailingZeros64(m) / 8
 			break
 		}
 		i += 8
@@ -441,7 +446,8 @@ const maxLinearKeys = 16
 // or a plain error when b is not well-formed JSON or nests too deep to
 // check.
 func uniqueKeys(b []byte) error {
-	k := keyCheck{s: jscan{b: b}}
+	var keys [32][]byte // the keys of the objects open at once, usually enough
+	k := keyCheck{s: jscan{b: b}, keys: keys[:0]}
 	k.value(0)
 	switch {
 	case k.dup != nil:

@@ -177,3 +177,23 @@ func TestEscapedEventTypesAreDecoded(t *testing.T) {
 		}
 	}
 }
+
+// TestJscanPlainRunStopsAtFirstSpecialByte: plainRun skips whole blocks
+// and then stops exactly at the first byte a string needs to look at,
+// whatever follows it in the block.
+func TestJscanPlainRunStopsAtFirstSpecialByte(t *testing.T) {
+	for _, special := range []byte{'"', '\\', 0x00, 0x1f, 0x80, 0xff} {
+		for pos := range 20 {
+			b := []byte(strings.Repeat("a", 24))
+			b[pos] = special
+			if pos+1 < len(b) {
+				b[pos+1] = '"' // a second special byte right after must not matter
+			}
+			s := jscan{b: b}
+			s.plainRun()
+			if s.i != pos {
+				t.Errorf("special %#x at %d: plainRun stopped at %d", special, pos, s.i)
+			}
+		}
+	}
+}
