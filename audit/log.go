@@ -68,11 +68,12 @@ type Log struct {
 	log  logrus.FieldLogger
 	lock *os.File // flock'd dir/LOCK
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	pending []*entry
-	lingerN uint64 // run's linger timer generation; a stale timer does not end a later wait
-	lingerT uint64 // the generation whose timer fired
+	mu        sync.Mutex
+	cond      *sync.Cond
+	pending   []*entry
+	lingerN   uint64    // run's linger timer generation; a stale timer does not end a later wait
+	lingerT   uint64    // the generation whose timer fired
+	lingerEnd time.Time // when the staged group's linger ends; zero before its first
 	// The syncer: run hands it one written group at a time on syncC.
 	syncIdle  bool          // no group is being fsync'd
 	spare     []*entry      // the syncer's last group slice, for reuse

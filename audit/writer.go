@@ -81,6 +81,7 @@ func (l *Log) run() {
 			continue // more arrived: stage them first
 		}
 		l.syncIdle = false
+		l.lingerEnd = time.Time{}
 		failed := l.failed
 		l.mu.Unlock()
 		if failed != nil {
@@ -95,15 +96,23 @@ func (l *Log) run() {
 // linger is called with l.mu held, the syncer idle and a group staged. If
 // the group is smaller than the last one the syncer acknowledged, it waits
 // for as many arrivals as make up the difference, or a quarter of the last
-// fsync's time (at most MaxLinger), whichever comes first. It reports
-// whether entries arrived to stage. A lone caller never waits: its last
+// fsync's time, whichever comes first; a group lingers MaxLinger at most
+// in all, however its callers trickle in. It reports whether entries
+// arrived to stage. A lone caller never waits: its last
 // group was 1. Lingering was measured on two cores: without it, 64 steady
 // writers settle into groups of a few and of the rest, and get fewer
 // records per fsync.
 func (l *Log) linger() bool {
 	want := min(l.lastGroup, l.opts.MaxBatch) - len(l.w.group)
-	wait := min(time.Duration(l.lastSync.Load())/4, l.opts.MaxLinger)
-	if want <= 0 || wait <= 0 || l.closed || l.failed != nil {
+	if want <= 0 || l.closed || l.failed != nil {
+		return false
+	}
+	now := time.Now()
+	if l.lingerEnd.IsZero() { // the group's first wait
+		l.lingerEnd = now.Add(l.opts.MaxLinger)
+	}
+	wait := min(time.Duration(l.lastSync.Load())/4, l.lingerEnd.Sub(now))
+	if wait <= 0 {
 		return false
 	}
 	l.lingerN++
