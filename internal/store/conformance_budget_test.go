@@ -23,15 +23,7 @@ func testBudgetExpiry(t *testing.T, be backend) {
 	const retention, maxTTL = time.Second, 3 * time.Second
 	a, b, clk := be.open(t, suiteOptions{Retention: retention, MaxGrantTTL: maxTTL})
 	app := spiffeid.RequireFromString("spiffe://td/tenant/acme/app/x")
-	k, err := identity.GenerateGrantKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := identity.NewGrantKeyring(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier := identity.NewGrantVerifier(kr, "portcullis", retention, -1)
+	kr, verifier := grantSigner(t, retention)
 	mint := func(s Store) (*identity.Grant, string) {
 		t.Helper()
 		g, err := identity.Mint(identity.MintRequest{Subject: app, Audience: "portcullis", Task: "t", Tenant: "acme", TTL: maxTTL}, clk.Now())

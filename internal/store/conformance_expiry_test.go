@@ -23,14 +23,7 @@ func testExpiry(t *testing.T, be backend) {
 	const retention, maxTTL = time.Second, 2 * time.Second
 	a, b, clk := be.open(t, suiteOptions{Retention: retention, MaxGrantTTL: maxTTL})
 	app := spiffeid.RequireFromString("spiffe://td/tenant/acme/app/x")
-	k, err := identity.GenerateGrantKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := identity.NewGrantKeyring(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr, verifier := grantSigner(t, retention)
 	claims, err := identity.Mint(identity.MintRequest{Subject: app, Audience: "portcullis", Task: "t", Tenant: "acme", TTL: maxTTL}, clk.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +32,6 @@ func testExpiry(t *testing.T, be backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier := identity.NewGrantVerifier(kr, "portcullis", retention, -1)
 	parent := GrantRecord{ID: claims.ID, Task: "acme/t", Subject: app.String(), Expiry: claims.ExpiresAt()}
 	child := GrantRecord{ID: claims.ID + "-child", Parent: claims.ID, Task: "acme/t", Subject: app.String(), Expiry: claims.ExpiresAt()}
 	for _, g := range []GrantRecord{parent, child} {
@@ -115,4 +107,19 @@ func testExpiry(t *testing.T, be backend) {
 		t.Errorf("revoking the expired parent again revoked %v, want %v", ids, want)
 	}
 	t.Logf("checked at %d instants up to expiry+leeway", steps)
+}
+
+// grantSigner is a fresh grant keyring and a real verifier of its grants
+// with clock leeway equal to the store's retention.
+func grantSigner(t *testing.T, leeway time.Duration) (*identity.GrantKeyring, *identity.GrantVerifier) {
+	t.Helper()
+	k, err := identity.GenerateGrantKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := identity.NewGrantKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr, identity.NewGrantVerifier(kr, "portcullis", leeway, -1)
 }
