@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anthropics/anthropic-sdk-go/v2"
-	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
@@ -26,7 +24,6 @@ import (
 func TestStreamedAnswerWithOddContentTypeIsInspected(t *testing.T) {
 	env := startGateway(t, envOptions{routes: multiRoutes})
 	oc := env.openai(identity.DevAppID)
-	ac := env.anthropic(identity.DevAppID)
 	for _, ct := range []string{"Text/Event-Stream; charset=utf-8", "application/octet-stream", "none", "application/json"} {
 		directive := " [fake:tool][fake:content_type=" + ct + "]"
 		t.Run("chat "+ct, func(t *testing.T) {
@@ -67,20 +64,7 @@ func TestStreamedAnswerWithOddContentTypeIsInspected(t *testing.T) {
 			checkDenied(t, env, requestID(t, resp))
 		})
 		t.Run("messages "+ct, func(t *testing.T) {
-			mp := anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 100,
-				Tools:    []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{Name: "send_email", InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{}}}}},
-				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("mail bob" + directive))}}
-			var resp *http.Response
-			ms := ac.Messages.NewStreaming(context.Background(), mp, aoption.WithResponseInto(&resp))
-			for ms.Next() {
-				if ev := ms.Current(); ev.Type == "content_block_start" && ev.ContentBlock.Name == "send_email" {
-					t.Error("the denied call reached the client")
-				}
-			}
-			if ms.Err() == nil || !strings.Contains(ms.Err().Error(), "send_email") {
-				t.Fatalf("err = %v, want the denial", ms.Err())
-			}
-			checkDenied(t, env, resp.Header.Get("X-Request-Id"))
+			checkDenied(t, env, streamDeniedSendEmail(t, env, "mail bob"+directive))
 		})
 	}
 }

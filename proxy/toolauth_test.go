@@ -98,10 +98,19 @@ func TestDeniedToolCallResponsesAndMessages(t *testing.T) {
 	}
 	checkDenied(t, env, requestID(t, resp))
 
-	ac := env.anthropic(identity.DevAppID)
+	checkDenied(t, env, streamDeniedSendEmail(t, env, "[fake:tool]"))
+}
+
+// streamDeniedSendEmail streams a Messages answer offering send_email,
+// which policy denies to applications: the call must never reach the
+// client and the stream must end with the denial. It returns the request id.
+func streamDeniedSendEmail(t *testing.T, env *gatewayEnv, text string) string {
+	t.Helper()
 	mp := anthropic.MessageNewParams{Model: "claude-sonnet-4-5", MaxTokens: 100,
 		Tools:    []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{Name: "send_email", InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{}}}}},
-		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("[fake:tool]"))}}
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(text))}}
+	var resp *http.Response
+	ac := env.anthropic(identity.DevAppID)
 	ms := ac.Messages.NewStreaming(context.Background(), mp, aoption.WithResponseInto(&resp))
 	for ms.Next() {
 		if ev := ms.Current(); ev.Type == "content_block_start" && ev.ContentBlock.Name == "send_email" {
@@ -109,9 +118,9 @@ func TestDeniedToolCallResponsesAndMessages(t *testing.T) {
 		}
 	}
 	if ms.Err() == nil || !strings.Contains(ms.Err().Error(), "send_email") {
-		t.Fatalf("messages stream: err = %v", ms.Err())
+		t.Fatalf("messages stream: err = %v, want the denial", ms.Err())
 	}
-	checkDenied(t, env, resp.Header.Get("X-Request-Id"))
+	return resp.Header.Get("X-Request-Id")
 }
 
 // A request that hands the model the result of a tool the caller may not
