@@ -23,21 +23,7 @@ import (
 // source and a provider key from the environment.
 func TestServeFromConfigFile(t *testing.T) {
 	dir := t.TempDir()
-	td := spiffeid.RequireTrustDomainFromString("example.org")
-	ca, err := identity.NewDevCA(td, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := ca.IssueServer(spiffeid.RequireFromString("spiffe://example.org/portcullis"), nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := identity.WriteSVID(dir, "gateway", gw); err != nil {
-		t.Fatal(err)
-	}
-	if err := identity.WriteBundle(filepath.Join(dir, "bundle.pem"), ca.Bundle()); err != nil {
-		t.Fatal(err)
-	}
+	ca := writeGatewayFiles(t, dir)
 	fake, err := fakeprovider.Listen("127.0.0.1:0", fakeprovider.Options{APIKey: "sk-from-env"})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +72,7 @@ ops: {listen: %[4]s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsCfg := identity.ClientTLSConfig(identity.NewStaticSource(client, x509bundle.NewSet(ca.Bundle())), td)
+	tlsCfg := identity.ClientTLSConfig(identity.NewStaticSource(client, x509bundle.NewSet(ca.Bundle())), ca.TrustDomain())
 	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -133,4 +119,26 @@ ops: {listen: %[4]s}
 			}
 		}
 	}
+}
+
+// writeGatewayFiles writes, into dir, the gateway's SVID (gateway.pem,
+// gateway-key.pem) for spiffe://example.org/portcullis and the trust
+// bundle (bundle.pem) of a fresh dev CA, which it returns.
+func writeGatewayFiles(t *testing.T, dir string) *identity.DevCA {
+	t.Helper()
+	ca, err := identity.NewDevCA(spiffeid.RequireTrustDomainFromString("example.org"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := ca.IssueServer(spiffeid.RequireFromString("spiffe://example.org/portcullis"), nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := identity.WriteSVID(dir, "gateway", gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := identity.WriteBundle(filepath.Join(dir, "bundle.pem"), ca.Bundle()); err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }

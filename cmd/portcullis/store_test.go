@@ -227,21 +227,7 @@ type fleet struct {
 func newFleet(t *testing.T) *fleet {
 	t.Helper()
 	dir := t.TempDir()
-	td := spiffeid.RequireTrustDomainFromString("example.org")
-	ca, err := identity.NewDevCA(td, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := ca.IssueServer(spiffeid.RequireFromString("spiffe://example.org/portcullis"), nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := identity.WriteSVID(dir, "gateway", gw); err != nil {
-		t.Fatal(err)
-	}
-	if err := identity.WriteBundle(filepath.Join(dir, "bundle.pem"), ca.Bundle()); err != nil {
-		t.Fatal(err)
-	}
+	ca := writeGatewayFiles(t, dir)
 	fake, err := fakeprovider.Listen("127.0.0.1:0", fakeprovider.Options{APIKey: "sk-test"})
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +238,7 @@ func newFleet(t *testing.T) *fleet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &http.Transport{TLSClientConfig: identity.ClientTLSConfig(identity.NewStaticSource(app, x509bundle.NewSet(ca.Bundle())), td), ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: identity.ClientTLSConfig(identity.NewStaticSource(app, x509bundle.NewSet(ca.Bundle())), ca.TrustDomain()), ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	do := func(r *replicaProc, method, path, bearer, body string) (int, map[string]any) {
