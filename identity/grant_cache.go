@@ -58,3 +58,24 @@ func (c *grantCache) put(token string, e cachedGrant, now time.Time) {
 	}
 	c.m[token] = e
 }
+
+// Sign signs g with the keyring's current key, as [GrantKeyring.Sign] does,
+// and remembers the token as verified, so its first use here costs a map
+// lookup instead of an Ed25519 verification. What is remembered is the token
+// decoded again (the claims exactly as the signed bytes carry them, not g,
+// which the caller may change later) under the kid that signed it: a hit
+// still needs that key in the keyring, and time and binding are checked on
+// every use as for any token. A token for another audience is not
+// remembered; its use is refused as usual.
+func (v *GrantVerifier) Sign(g *Grant) (string, error) {
+	tok, kid, err := v.Keys.sign(g)
+	if err != nil || v.cache == nil {
+		return tok, err
+	}
+	p, perr := parseGrant(tok)
+	if perr != nil || p.kid != kid || p.claims.Audience != v.Audience {
+		return tok, nil
+	}
+	v.cache.put(tok, cachedGrant{g: &p.claims, kid: kid}, time.Unix(p.claims.IssuedAt, 0))
+	return tok, nil
+}
