@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,10 @@ type Options struct {
 	SegmentMaxBytes int64              // rotate before a segment would exceed this, default 64 MiB
 	SegmentMaxAge   time.Duration      // rotate before a record that is this much newer than the segment's first; 0: no limit
 	NoSync          bool               // skip fsync: tests and benchmarks only, never in production
+	// NoPreallocate writes each segment by extending an empty file instead
+	// of over a zero-filled one prepared in the background (see
+	// docs/audit-format.md, "Padding"). NoSync implies it.
+	NoPreallocate bool
 	// MaxLinger bounds how long the writer waits for the callers of its last
 	// batch to queue their next records before it writes (group commit
 	// under steady concurrency). Default 1ms; negative: never wait.
@@ -50,9 +55,11 @@ type Options struct {
 	wrapFile func(segmentFile) segmentFile
 }
 
-// segmentFile is what the writer needs from an open segment.
+// segmentFile is what the writer needs from an open segment. Records are
+// written at the segment's end with WriteAt: over the zeros of a
+// preallocated file, or extending a file that is not.
 type segmentFile interface {
-	io.Writer
+	io.WriterAt
 	Sync() error
 	Truncate(size int64) error
 	Close() error
@@ -91,9 +98,10 @@ type Log struct {
 	lastSync atomic.Int64  // nanoseconds of the last fsync, for lingering
 	done     chan struct{} // closed when the writer goroutine exits
 
-	w    writer   // owned by the writer goroutine after Open
-	rd   *Reader  // records, hashes and proofs up to Size
-	ckpt *ckptLog // dir/checkpoints
+	w    writer    // owned by the writer goroutine after Open
+	prep *preparer // the next segment's preallocated file; nil with NoPreallocate
+	rd   *Reader   // records, hashes and proofs up to Size
+	ckpt *ckptLog  // dir/checkpoints
 }
 
 // entry is one Append waiting for the writer. Entries are pooled, but only
@@ -200,6 +208,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.w.tree.close()
 		lock.Close()
 		return nil, err
+	}
+	if !opts.NoPreallocate && !opts.NoSync {
+		l.prep = newPreparer(dir, opts.SegmentMaxBytes)
+		l.prep.start()
+	} else {
+		_ = os.Remove(filepath.Join(dir, segmentsDir, nextSegmentFile))
 	}
 	go l.run()
 	if cut != nil {
@@ -380,6 +394,7 @@ func (l *Log) Close() error {
 	if already {
 		return ErrClosed
 	}
+	l.prep.stop()
 	var errs []error
 	l.mu.Lock()
 	if l.failed != nil {
@@ -387,6 +402,17 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	if l.w.f != nil {
+		if l.w.padded && len(errs) == 0 {
+			// A closed log has no padding: its newest segment ends with
+			// its last record, like every other.
+			err := l.w.f.Truncate(l.w.segSize)
+			if err == nil && !l.opts.NoSync {
+				err = l.w.f.Sync()
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("audit: close: cut padding of %s: %w", l.w.segName, err))
+			}
+		}
 		if err := l.w.f.Close(); err != nil && len(errs) == 0 {
 			errs = append(errs, fmt.Errorf("audit: close segment: %w", err))
 		}

@@ -24,7 +24,7 @@ type faultyFile struct {
 	writes                         atomic.Int64  // Write calls
 }
 
-func (f *faultyFile) Write(b []byte) (int, error) {
+func (f *faultyFile) WriteAt(b []byte, off int64) (int, error) {
 	f.writes.Add(1)
 	if f.entered != nil {
 		select {
@@ -36,13 +36,13 @@ func (f *faultyFile) Write(b []byte) (int, error) {
 		<-f.block
 	}
 	if f.halfWrite.Load() {
-		n, _ := f.segmentFile.Write(b[:len(b)/2])
+		n, _ := f.segmentFile.WriteAt(b[:len(b)/2], off)
 		return n, errors.New("injected short write")
 	}
 	if f.failWrite.Load() {
 		return 0, errors.New("injected write error")
 	}
-	return f.segmentFile.Write(b)
+	return f.segmentFile.WriteAt(b, off)
 }
 
 func (f *faultyFile) Sync() error {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -84,13 +85,18 @@ func (l *Log) recover() (*cut, error) {
 		return nil, corrupt(last.name, 0, -1, 0, "first segment must start at seq 0")
 	}
 
-	f, err := os.OpenFile(last.path, os.O_RDWR|os.O_APPEND, 0)
+	f, err := os.OpenFile(last.path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
+	end, size, err := logicalSize(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: open: read %s: %w", last.name, err)
+	}
 	seq, good := last.first, int64(0)
 	badOff, badLine, badReason := int64(-1), 0, ""
-	sc := newLineScanner(io.NewSectionReader(f, 0, 1<<62))
+	sc := newLineScanner(io.NewSectionReader(f, 0, end))
 	for {
 		line, off, terminated, err := sc.next()
 		if errors.Is(err, io.EOF) {
@@ -114,6 +120,13 @@ func (l *Log) recover() (*cut, error) {
 			if badOff < 0 {
 				badOff, badLine, badReason = off, sc.line, perr.Error()
 			}
+			if bytes.IndexByte(line, 0) >= 0 {
+				// A NUL is never part of a record: this is a page of a
+				// preallocated segment that the crash left unwritten, in
+				// a group that was never acknowledged. Whatever follows
+				// is of that group too.
+				break
+			}
 			continue
 		}
 		if badOff >= 0 {
@@ -136,21 +149,26 @@ func (l *Log) recover() (*cut, error) {
 		good = off + int64(len(line)) + 1
 	}
 	var c *cut
-	if size := sc.off; size > good {
-		c, err = l.cut(f, last.name, good, size)
+	padded := size > end
+	if end > good {
+		c, err = l.cut(f, last.name, good, end, padded)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
-	l.setSegment(f, last.name, good)
+	if !padded {
+		size = 0
+	}
+	l.setSegment(f, last.name, good, size)
 	l.w.seq, l.w.prev = seq, prev
 	return c, nil
 }
 
 // cut saves bytes [from, to) of the segment under dir/torn, then truncates
-// the segment to from. Both steps are fsync'd before the log is used.
-func (l *Log) cut(f *os.File, name string, from, to int64) (*cut, error) {
+// the segment to from, or, in a preallocated segment (padded), overwrites
+// them with zeros. Both steps are fsync'd before the log is used.
+func (l *Log) cut(f *os.File, name string, from, to int64, padded bool) (*cut, error) {
 	tdir := filepath.Join(l.dir, tornDir)
 	if err := os.MkdirAll(tdir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: open: save torn tail: %w", err)
@@ -174,7 +192,15 @@ func (l *Log) cut(f *os.File, name string, from, to int64) (*cut, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: open: save torn tail: %w", err)
 	}
-	if err := f.Truncate(from); err != nil {
+	if padded {
+		for off := from; off < to; {
+			n := min(int64(len(zeroChunk)), to-off)
+			if _, err := f.WriteAt(zeroChunk[:n], off); err != nil {
+				return nil, fmt.Errorf("audit: open: clear torn tail: %w", err)
+			}
+			off += n
+		}
+	} else if err := f.Truncate(from); err != nil {
 		return nil, fmt.Errorf("audit: open: truncate torn tail: %w", err)
 	}
 	if !l.opts.NoSync {

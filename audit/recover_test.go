@@ -17,7 +17,7 @@ func TestOpenRecoversTornTail(t *testing.T) {
 		torn string // appended to a clean 5-record segment
 	}{
 		{"partial line", `{"seq":5,"time":"2026-03-14T15:09:26.54Z","prev":"ab`},
-		{"partial line of zeros", "\x00\x00\x00\x00\x00\x00"},
+		{"zeros, then part of a line", "\x00\x00\x00\x00\x00\x00{\"se"},
 		{"complete line, bad JSON", `{"seq":5,"time":"2026-03-14T15:09:26.54Z","pr` + "\n"},
 		{"zeroed lines then partial", "\x00\x00\n\x00\x00\n{\"se"},
 	}

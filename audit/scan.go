@@ -41,7 +41,11 @@ func scanSegment(s segment, fn func(RawRecord) error) error {
 		return fmt.Errorf("audit: scan: %w", err)
 	}
 	defer f.Close()
-	sc := newLineScanner(f)
+	end, _, err := logicalSize(f)
+	if err != nil {
+		return fmt.Errorf("audit: scan %s: %w", s.name, err)
+	}
+	sc := newLineScanner(io.NewSectionReader(f, 0, end))
 	for {
 		line, off, terminated, err := sc.next()
 		switch {

@@ -228,7 +228,11 @@ func (l *Log) hashSegment(t *tree, s segment) error {
 		return fmt.Errorf("audit: open tree: %w", err)
 	}
 	defer f.Close()
-	sc := newLineScanner(f)
+	end, _, err := logicalSize(f)
+	if err != nil {
+		return fmt.Errorf("audit: open tree: %w", err)
+	}
+	sc := newLineScanner(io.NewSectionReader(f, 0, end))
 	seq := s.first
 	for {
 		line, off, terminated, err := sc.next()

@@ -89,7 +89,7 @@ func startVerifyPipeline(segs []segment) *verifyPipeline {
 		defer close(work)
 		defer close(p.out)
 		for i, s := range segs {
-			if !p.readSegment(i, s, work) {
+			if !p.readSegment(i, s, i == len(segs)-1, work) {
 				return
 			}
 		}
@@ -159,17 +159,24 @@ func (p *verifyPipeline) send(c *chunk, work chan<- *chunk) bool {
 // rules as lineScanner: a line longer than MaxLineBytes, or an unterminated
 // last line, ends the segment with a stop. It returns false when the
 // pipeline was stopped or the log cannot be read further.
-func (p *verifyPipeline) readSegment(i int, s segment, work chan<- *chunk) bool {
+func (p *verifyPipeline) readSegment(i int, s segment, newest bool, work chan<- *chunk) bool {
 	f, err := os.Open(s.path)
 	if err != nil {
 		p.sendStop(i, true, &chunkStop{err: fmt.Errorf("audit: verify: %w", err)}, work)
 		return false
 	}
 	defer f.Close()
-	size := int64(-1)
-	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
+	size, fileSize, err := logicalSize(f)
+	if err != nil {
+		p.sendStop(i, true, &chunkStop{err: fmt.Errorf("audit: verify: read %s: %w", s.name, err)}, work)
+		return false
 	}
+	if !newest && fileSize > size {
+		// Rotation cuts a segment's padding before the next one starts.
+		p.sendStop(i, true, &chunkStop{off: size, reason: fmt.Sprintf("%d bytes of NUL padding after the last record of a segment that is not the newest", fileSize-size)}, work)
+		return false
+	}
+	r := io.NewSectionReader(f, 0, size)
 	var (
 		carry   []byte // the unfinished line at the end of the previous chunk
 		off     int64  // segment offset of carry[0]
@@ -192,7 +199,7 @@ func (p *verifyPipeline) readSegment(i int, s segment, work chan<- *chunk) bool 
 			want = int(max(size-pos+1, 512))
 		}
 		buf := slices.Grow(append(c.data[:0], carry...), want)
-		n, rerr := io.ReadFull(f, buf[len(buf):len(buf)+want])
+		n, rerr := io.ReadFull(r, buf[len(buf):len(buf)+want])
 		buf = buf[:len(buf)+n]
 		pos += int64(n)
 		eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)

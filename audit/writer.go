@@ -15,6 +15,8 @@ type writer struct {
 	segName string
 	segSize int64
 	segTime time.Time // time of the current segment's first record
+	padded  bool      // the segment is a preallocated file, zeros from segSize to fileEnd
+	fileEnd int64     // size of the preallocated file; 0 for one written by extending
 	seq     uint64    // seq of the next record to stage
 	prev    Hash      // hash of the last staged record line (zero before the first)
 	buf     []byte    // staged lines of group, not yet written
@@ -256,9 +258,11 @@ func (l *Log) stage(e *entry) error {
 	w.buf = appendLine(w.buf, w.seq, now, &w.prev, e.body)
 	tooBig := w.segSize+int64(len(w.buf))+1 > l.opts.SegmentMaxBytes
 	tooOld := l.opts.SegmentMaxAge > 0 && now.Sub(w.segTime) >= l.opts.SegmentMaxAge
-	if (tooBig || tooOld) && w.segSize+int64(start) > 0 {
-		// The line does not fit: finish this segment, then start the next
-		// one with this line. The chain runs across segments.
+	switchNow := !w.padded && l.prep.isReady()
+	if (tooBig || tooOld || switchNow) && w.segSize+int64(start) > 0 {
+		// The line does not fit (or a preallocated segment is ready to
+		// replace one that is not): finish this segment, then start the
+		// next one with this line. The chain runs across segments.
 		line := w.buf[start:]
 		w.buf, w.group = w.buf[:start], w.group[:len(w.group)-1]
 		l.waitSyncIdle()
@@ -277,6 +281,11 @@ func (l *Log) stage(e *entry) error {
 		start = 0
 	}
 	if w.segSize+int64(start) == 0 {
+		if switchNow {
+			if err := l.adoptPrepared(); err != nil {
+				return l.fail(err)
+			}
+		}
 		w.segTime = now
 	}
 	line := w.buf[start:]
@@ -362,12 +371,36 @@ func (l *Log) write(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if _, err := w.f.Write(b); err != nil {
-		_ = w.f.Truncate(w.segSize)
+	if _, err := w.f.WriteAt(b, w.segSize); err != nil {
+		l.unwrite(w.segSize + int64(len(b)))
 		return fmt.Errorf("%w: write %s: %w", ErrFailed, w.segName, err)
 	}
 	w.segSize += int64(len(b))
+	if w.segSize >= w.fileEnd {
+		w.padded = false // the prepared space ran out: the file grows from here
+	}
 	return nil
+}
+
+// unwrite tries to undo a failed write that may have reached up to byte
+// end of the segment, so no half record is left behind: it cuts the file
+// back, or zeros the bytes again in a preallocated one.
+func (l *Log) unwrite(end int64) {
+	w := &l.w
+	if !w.padded {
+		_ = w.f.Truncate(w.segSize)
+		return
+	}
+	if end > w.fileEnd {
+		_ = w.f.Truncate(w.fileEnd)
+	}
+	for off := w.segSize; off < min(end, w.fileEnd); {
+		n := min(int64(len(zeroChunk)), min(end, w.fileEnd)-off)
+		if _, err := w.f.WriteAt(zeroChunk[:n], off); err != nil {
+			return
+		}
+		off += n
+	}
 }
 
 // sync fsyncs segment f, unless the log runs without fsync.
@@ -376,7 +409,7 @@ func (l *Log) sync(f segmentFile, name string) error {
 		return nil
 	}
 	t0 := time.Now()
-	if err := f.Sync(); err != nil {
+	if err := syncData(f); err != nil {
 		return fmt.Errorf("%w: fsync %s: %w", ErrFailed, name, err)
 	}
 	d := time.Since(t0)
@@ -402,8 +435,18 @@ func (l *Log) syncTree() error {
 }
 
 // rotate closes the current segment (already fsync'd by flush) and creates
-// the segment whose first record is first.
+// the segment whose first record is first. A preallocated segment is first
+// cut to its records, so that only the newest segment ever has padding.
 func (l *Log) rotate(first uint64) error {
+	if l.w.padded {
+		err := l.w.f.Truncate(l.w.segSize)
+		if err == nil && !l.opts.NoSync {
+			err = l.w.f.Sync()
+		}
+		if err != nil {
+			return fmt.Errorf("%w: cut padding of %s: %w", ErrFailed, l.w.segName, err)
+		}
+	}
 	if err := l.w.f.Close(); err != nil {
 		return fmt.Errorf("%w: close %s: %w", ErrFailed, l.w.segName, err)
 	}
@@ -414,12 +457,20 @@ func (l *Log) rotate(first uint64) error {
 	return nil
 }
 
-// createSegment creates an empty segment starting at first, makes its
-// directory entry durable and makes it the current segment.
+// createSegment creates the segment starting at first, from the prepared
+// file if one is ready, else empty; makes its directory entry durable and
+// makes it the current segment.
 func (l *Log) createSegment(first uint64) error {
 	name := segmentName(first)
 	sdir := filepath.Join(l.dir, segmentsDir)
-	f, err := os.OpenFile(filepath.Join(sdir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	path := filepath.Join(sdir, name)
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("audit: create segment: %s exists", name)
+	}
+	f, size, err := l.prep.take(path)
+	if err == nil && f == nil {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("audit: create segment: %w", err)
 	}
@@ -427,16 +478,45 @@ func (l *Log) createSegment(first uint64) error {
 		f.Close()
 		return err
 	}
-	l.setSegment(f, name, 0)
+	l.setSegment(f, name, 0, size)
+	l.prep.start()
 	return nil
 }
 
-func (l *Log) setSegment(f *os.File, name string, size int64) {
+// adoptPrepared replaces the current segment, which holds no record yet,
+// with the prepared file.
+func (l *Log) adoptPrepared() error {
+	w := &l.w
+	sdir := filepath.Join(l.dir, segmentsDir)
+	path := filepath.Join(sdir, w.segName)
+	f, size, err := l.prep.take(path) // replaces the empty file
+	if err == nil && f == nil {
+		return nil
+	}
+	if err == nil {
+		err = l.syncDir(sdir)
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	_ = w.f.Close()
+	l.setSegment(f, w.segName, 0, size)
+	l.prep.start()
+	return nil
+}
+
+// setSegment makes f the current segment: its records end at size, and a
+// preallocated file's zeros run on to fileEnd (0: the file is extended).
+func (l *Log) setSegment(f *os.File, name string, size, fileEnd int64) {
 	var sf segmentFile = f
 	if l.opts.wrapFile != nil {
 		sf = l.opts.wrapFile(sf)
 	}
 	l.w.f, l.w.segName, l.w.segSize = sf, name, size
+	l.w.fileEnd, l.w.padded = fileEnd, size < fileEnd
 }
 
 // syncDir fsyncs a directory so that entries created in it are durable.
