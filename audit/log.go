@@ -210,7 +210,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if !opts.NoPreallocate && !opts.NoSync {
-		l.prep = newPreparer(dir, opts.SegmentMaxBytes)
+		l.prep = newPreparer(dir, opts.SegmentMaxBytes, l.log)
 		l.prep.start()
 	} else {
 		_ = os.Remove(filepath.Join(dir, segmentsDir, nextSegmentFile))

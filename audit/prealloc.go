@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // nextSegmentFile is the preallocated file the next segment will be, in
@@ -38,19 +41,25 @@ type preparer struct {
 	max  int64 // the segment size limit
 	next int64 // size of the next file to prepare
 
-	mu      sync.Mutex
-	running bool
-	ready   atomic.Bool
-	stopped atomic.Bool
-	done    chan struct{} // closed when the running fill ends
-	err     error         // last fill's error, for logs
+	log logrus.FieldLogger
+
+	mu       sync.Mutex
+	running  bool
+	failedAt time.Time // when the last fill failed: start waits fillRetry after it
+	ready    atomic.Bool
+	stopped  atomic.Bool
+	done     chan struct{} // closed when the running fill ends
 }
+
+// fillRetry is how long start waits after a failed fill (a full disk, say)
+// before it tries again; meanwhile segments are written by extending.
+const fillRetry = 10 * time.Second
 
 // minPrealloc is the size of the first file prepared after Open.
 const minPrealloc = 1 << 20
 
-func newPreparer(dir string, max int64) *preparer {
-	return &preparer{path: filepath.Join(dir, segmentsDir, nextSegmentFile), max: max, next: min(max, minPrealloc)}
+func newPreparer(dir string, max int64, log logrus.FieldLogger) *preparer {
+	return &preparer{path: filepath.Join(dir, segmentsDir, nextSegmentFile), max: max, next: min(max, minPrealloc), log: log}
 }
 
 // start begins preparing the next segment unless one is ready or being
@@ -61,7 +70,7 @@ func (p *preparer) start() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.running {
+	if p.running || (!p.failedAt.IsZero() && time.Since(p.failedAt) < fillRetry) {
 		return
 	}
 	p.running = true
@@ -124,13 +133,20 @@ var zeroChunk [fillChunk]byte
 
 func (p *preparer) fill(done chan struct{}, size int64) {
 	err := p.fillFile(size)
+	if err != nil {
+		_ = os.Remove(p.path)
+		if !errors.Is(err, errStopped) {
+			p.log.WithError(err).Warn("audit: cannot preallocate the next segment; writing segments by extending them meanwhile")
+		}
+	}
 	p.mu.Lock()
-	p.running, p.err = false, err
+	p.running = false
+	if err != nil {
+		p.failedAt = time.Now()
+	}
 	p.mu.Unlock()
 	if err == nil {
 		p.ready.Store(true)
-	} else {
-		_ = os.Remove(p.path)
 	}
 	close(done)
 }

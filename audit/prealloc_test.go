@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 func TestLogicalSize(t *testing.T) {
@@ -129,7 +131,7 @@ func TestPreallocatedSegments(t *testing.T) {
 // TestPreallocGrows checks that prepared files double from minPrealloc up
 // to the segment size limit.
 func TestPreallocGrows(t *testing.T) {
-	p := newPreparer(t.TempDir(), 5<<20)
+	p := newPreparer(t.TempDir(), 5<<20, logrus.New())
 	var got []int64
 	for range 5 {
 		got = append(got, p.next)
@@ -279,4 +281,29 @@ func TestVerifyRefusesPaddingInOlderSegment(t *testing.T) {
 	// ...in any other, an error.
 	writeFile(t, segs[0], append(readFile(t, segs[0]), make([]byte, 10)...))
 	checkVerifyError(t, dir, VerifyError{Segment: filepath.Base(segs[0]), Seq: -1, Reason: "10 bytes of NUL padding after the last record of a segment that is not the newest"})
+}
+
+// TestPreallocFailureFallsBack checks that a preparer that cannot create its
+// file leaves the log writing by extending, and does not retry at once.
+func TestPreallocFailureFallsBack(t *testing.T) {
+	p := newPreparer(filepath.Join(t.TempDir(), "missing"), 1<<20, logrus.New())
+	p.start()
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	<-done
+	if p.isReady() {
+		t.Fatal("a failed fill reports a prepared file")
+	}
+	p.start()
+	p.mu.Lock()
+	running := p.running
+	p.mu.Unlock()
+	if running {
+		t.Error("start retried at once after a failure")
+	}
+	f, _, err := p.take(filepath.Join(t.TempDir(), "x.log"))
+	if f != nil || err != nil {
+		t.Errorf("take after a failure: %v, %v; want nothing", f, err)
+	}
 }

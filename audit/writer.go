@@ -258,6 +258,9 @@ func (l *Log) stage(e *entry) error {
 	w.buf = appendLine(w.buf, w.seq, now, &w.prev, e.body)
 	tooBig := w.segSize+int64(len(w.buf))+1 > l.opts.SegmentMaxBytes
 	tooOld := l.opts.SegmentMaxAge > 0 && now.Sub(w.segTime) >= l.opts.SegmentMaxAge
+	if !w.padded {
+		l.prep.start() // no-op while a file is ready or being prepared
+	}
 	switchNow := !w.padded && l.prep.isReady()
 	if (tooBig || tooOld || switchNow) && w.segSize+int64(start) > 0 {
 		// The line does not fit (or a preallocated segment is ready to
