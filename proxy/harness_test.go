@@ -1,14 +1,12 @@
 package proxy_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -214,24 +212,16 @@ func (e *gatewayEnv) records() []map[string]any {
 		e.t.Fatalf("audit log does not verify: %v", err)
 	}
 	var out []map[string]any
-	segs, _ := filepath.Glob(filepath.Join(e.auditDir, "*", "*.log"))
-	more, _ := filepath.Glob(filepath.Join(e.auditDir, "*.log"))
-	segs = append(more, segs...)
-	for _, s := range segs {
-		f, err := os.Open(s)
-		if err != nil {
-			e.t.Fatal(err)
+	err := audit.ScanRecords(e.auditDir, func(r audit.RawRecord) error {
+		var m map[string]any
+		if err := json.Unmarshal(r.Line, &m); err != nil {
+			return err
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				e.t.Fatal(err)
-			}
-			out = append(out, m)
-		}
-		f.Close()
+		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return out
 }
