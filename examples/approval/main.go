@@ -105,7 +105,7 @@ func run(addr, devDir, task string, wait time.Duration) error {
 	}
 	_, err = sdk.Chat.Completions.New(ctx, params, option.WithHeader("Portcullis-Approval", id))
 	fmt.Println("   the same retry again:", apiError(err))
-	fmt.Printf("\nThe audit log links every step: grep %s .portcullis/audit/segments/*.log\n", id)
+	fmt.Printf("\nThe audit log links every step: grep -ah %s .portcullis/audit/segments/*.log\n", id)
 	return nil
 }
 
