@@ -68,6 +68,13 @@
 //	...
 //	g, err := verifier.Verify(token, presenterID, now) // errors.Is(err, identity.ErrGrantBinding), ...
 //
+// The verifier remembers the exact bytes of each token whose signature it
+// checked, with the key that signed it, so only a token's first use costs an
+// Ed25519 verification; signing through [GrantVerifier.Sign] instead of the
+// keyring remembers the token as it is signed, so a grant minted on this
+// gateway costs none. Expiry and binding are checked on every use either way,
+// and a remembered token counts only while its key is in the keyring.
+//
 // [Delegate] derives a narrower grant for another workload: scopes only
 // shrink, expiry only comes sooner, tenant, task, purpose and user stay, and
 // the chain of actors grows by one, up to a depth limit.
