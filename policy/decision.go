@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -43,16 +44,18 @@ const maxNumber = 1 << 31
 
 // parseDecision reads a decision document strictly: allow must be a boolean,
 // reasons an array of strings, obligations an object with only the known
-// keys and types. Unknown keys are an error, so that a misspelt obligation
-// denies instead of being silently dropped.
-func parseDecision(v ast.Value) (Decision, error) {
+// keys and types, grant_scoped a boolean. Unknown keys are an error, so that
+// a misspelt obligation denies instead of being silently dropped.
+//
+// A decision with grant_scoped true is returned as the bundle wrote it, with
+// scoped set: scopeToGrant completes it from the input's grant.
+func parseDecision(v ast.Value) (d Decision, scoped bool, err error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
-		return Decision{}, fmt.Errorf("decision is %s, want object", ast.ValueName(v))
+		return Decision{}, false, fmt.Errorf("decision is %s, want object", ast.ValueName(v))
 	}
-	var d Decision
-	var seenAllow bool
-	err := obj.Iter(func(k, val *ast.Term) error {
+	var seenAllow, seenTools bool
+	err = obj.Iter(func(k, val *ast.Term) error {
 		key, ok := k.Value.(ast.String)
 		if !ok {
 			return fmt.Errorf("key %v is not a string", k)
@@ -75,22 +78,70 @@ func parseDecision(v ast.Value) (Decision, error) {
 			if err != nil {
 				return err
 			}
-			d.Obligations = o
+			d.Obligations, seenTools = o, o.Tools != nil
+		case "grant_scoped":
+			b, ok := val.Value.(ast.Boolean)
+			if !ok {
+				return fmt.Errorf("grant_scoped is %s, want boolean", ast.ValueName(val.Value))
+			}
+			scoped = bool(b)
 		default:
 			return fmt.Errorf("unknown key %q", string(key))
 		}
 		return nil
 	})
-	if err != nil {
-		return Decision{}, err
-	}
-	if !seenAllow {
-		return Decision{}, errors.New("no allow")
+	switch {
+	case err != nil:
+		return Decision{}, false, err
+	case !seenAllow:
+		return Decision{}, false, errors.New("no allow")
+	case scoped && !d.Allow:
+		return Decision{}, false, errors.New("grant_scoped on a deny")
+	case scoped && seenTools:
+		return Decision{}, false, errors.New("grant_scoped with obligations.tools: the grant's scopes set the tools")
 	}
 	if !d.Allow && len(d.Reasons) == 0 {
 		d.Reasons = []string{"denied by policy (no reason given)"}
 	}
-	return d, nil
+	return d, scoped, nil
+}
+
+// grantReason is what scopeToGrant appends to each reason, before the
+// grant's id.
+const grantReason = " under grant "
+
+// scopeToGrant narrows a grant_scoped allow to the input's grant g, as the
+// default bundle's general rules do: each reason gets " under grant <id>",
+// the tools become the grant's (sorted, as Rego's sort leaves them), and
+// the token cap the lower of the decision's and the grant's (0 = no cap).
+//
+// Its errors carry their class: no grant, or a cap beyond maxNumber, make
+// the decision malformed (ErrMalformed); a negative grant cap, which no
+// cap can be the lower of, leaves it undefined (ErrUndefined), as the
+// default bundle's grant_cap does.
+func scopeToGrant(d *Decision, g *Grant) error {
+	if g == nil {
+		return fmt.Errorf("%w: grant_scoped without an input grant", ErrMalformed)
+	}
+	k, c := d.Obligations.MaxTokens, g.Scopes.MaxTokens
+	switch {
+	case c < 0:
+		return fmt.Errorf("%w: grant_scoped with grant max_tokens %d", ErrUndefined, c)
+	case c > 0 && (k == 0 || c < k):
+		if c > maxNumber {
+			return fmt.Errorf("%w: grant_scoped with grant max_tokens %d, not in [0, %d]", ErrMalformed, c, maxNumber)
+		}
+		k = c
+	}
+	reasons := make([]string, len(d.Reasons))
+	for i, r := range d.Reasons {
+		reasons[i] = r + grantReason + g.ID
+	}
+	tools := make([]string, len(g.Scopes.Tools))
+	copy(tools, g.Scopes.Tools)
+	slices.Sort(tools)
+	d.Reasons, d.Obligations.Tools, d.Obligations.MaxTokens = reasons, tools, k
+	return nil
 }
 
 func parseObligations(v ast.Value) (Obligations, error) {

@@ -287,9 +287,14 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	if !ok {
 		return Decision{}, fmt.Errorf("%w: unexpected result type %T", ErrMalformed, rs[0].Expressions[0].Value)
 	}
-	d, err := parseDecision(v)
+	d, scoped, err := parseDecision(v)
 	if err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if scoped {
+		if err := scopeToGrant(&d, in.Grant); err != nil {
+			return Decision{}, err
+		}
 	}
 	d.Revision = st.revision
 	return d, nil

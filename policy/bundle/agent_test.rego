@@ -1,6 +1,7 @@
 package portcullis.agent_test
 
 import data.portcullis
+import data.portcullis_test.complete
 import data.portcullis_test.grant
 import data.portcullis_test.llm
 import data.portcullis_test.with_grant
@@ -16,7 +17,8 @@ test_agent_without_grant_denied if {
 }
 
 test_agent_model_allowed_with_cap if {
-	d := portcullis.decision with input as agent_llm("gpt-4o-mini")
+	inp := agent_llm("gpt-4o-mini")
+	d := complete(portcullis.decision, inp) with input as inp
 	d == {
 		"allow": true,
 		"reasons": ["model gpt-4o-mini is allowed for agents of tenant acme under grant g1"],

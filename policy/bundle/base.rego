@@ -18,9 +18,9 @@ import data.portcullis.tables
 
 # One definition, evaluated once, as an else chain that stops at the first
 # branch that holds. OPA's rule index sees each branch: a branch whose
-# equalities on input (input.action, input.request.tools == [],
-# input.grant.scopes.max_tokens == 0) or whose required refs (input.grant,
-# input.user) do not hold for the input is skipped without evaluating it.
+# equalities on input (input.action, input.request.tools == []) or whose
+# required refs (input.grant, input.user) do not hold for the input is
+# skipped without evaluating it.
 #
 # The first branches answer the common requests from the lookup tables
 # (tables.rego), exactly as the rules below would:
@@ -29,9 +29,11 @@ import data.portcullis.tables
 #     offered tool needs an approval);
 #   - the same on behalf of a user the kind's rules allow: the entry, once
 #     the user may use the model;
-#   - llm.invoke under a grant, without a user or tools: the table entry
-#     and the grant's checks, with the token cap the lower of the kind's and
-#     the grant's (one branch per case: comparisons cost less than min);
+#   - llm.invoke under a grant, without a user or tools: the grant's
+#     checks, then the tables.grant_llm entry, a grant-scoped allow: the
+#     gateway appends " under grant <id>" to its reason, sets the grant's
+#     tools and lowers the token cap to the grant's (docs/policy.md,
+#     "Decision"), as allow_decision below does in Rego;
 #   - tool.call of a listed tool by its bare name: a table entry.
 # Each builtin, rule call or `not` on these paths is a measurable share of
 # a decision: docs/policy.md, "Performance".
@@ -41,88 +43,14 @@ import data.portcullis.tables
 # action's allow_decision; only when nothing allowed does the last branch
 # compute the deny reasons. (Several unguarded `decision` definitions would
 # each be evaluated on every input, to check they do not conflict.)
-decision := {
-	"allow": true,
-	"reasons": [concat("", [e.reason, " under grant ", g.id])],
-	"obligations": {
-		"max_tokens": e.max_tokens,
-		"tools": sort(g.scopes.tools),
-		"require_approval": e.approval,
-		"provider": "",
-	},
-} if {
-	input.action == "llm.invoke"
-	input.request.tools == []
-	input.grant.scopes.max_tokens == 0
-	not input.user
-	g := input.grant
-	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
-	g.tenant == input.principal.tenant
-	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
-} else := {
-	"allow": true,
-	"reasons": [concat("", [e.reason, " under grant ", g.id])],
-	"obligations": {
-		"max_tokens": g.scopes.max_tokens,
-		"tools": sort(g.scopes.tools),
-		"require_approval": e.approval,
-		"provider": "",
-	},
-} if {
-	# The grant's cap is the lower (so the kind caps too).
+decision := d if {
 	input.action == "llm.invoke"
 	input.request.tools == []
 	not input.user
 	g := input.grant
-	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
-	g.scopes.max_tokens <= e.max_tokens
-	g.scopes.max_tokens > 0
 	g.tenant == input.principal.tenant
+	d := tables.grant_llm[g.tenant][input.principal.kind][input.request.model][g.purpose]
 	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
-} else := {
-	"allow": true,
-	"reasons": [concat("", [e.reason, " under grant ", g.id])],
-	"obligations": {
-		"max_tokens": e.max_tokens,
-		"tools": sort(g.scopes.tools),
-		"require_approval": e.approval,
-		"provider": "",
-	},
-} if {
-	# The kind's cap is the lower (so the grant caps too).
-	input.action == "llm.invoke"
-	input.request.tools == []
-	not input.user
-	g := input.grant
-	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
-	g.scopes.max_tokens > e.max_tokens
-	e.max_tokens > 0
-	g.tenant == input.principal.tenant
-	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
-} else := {
-	"allow": true,
-	"reasons": [concat("", [e.reason, " under grant ", g.id])],
-	"obligations": {
-		"max_tokens": g.scopes.max_tokens,
-		"tools": sort(g.scopes.tools),
-		"require_approval": e.approval,
-		"provider": "",
-	},
-} if {
-	# Only the grant caps.
-	input.action == "llm.invoke"
-	input.request.tools == []
-	not input.user
-	g := input.grant
-	e := tables.llm[input.principal.tenant][input.principal.kind][input.request.model]
-	e.max_tokens == 0
-	g.scopes.max_tokens > 0
-	g.tenant == input.principal.tenant
-	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
 } else := d if {
 	input.action == "llm.invoke"
 	input.request.tools == []

@@ -25,6 +25,29 @@ grant(tenant, models, tools, max_tokens) := {
 	"expires_at": 0,
 }
 
+# complete(d, inp) is the decision the gateway returns when the bundle
+# decides d for inp: a grant_scoped allow gets the grant's scopes
+# (docs/policy.md, "Decision"; policy.scopeToGrant), any other is d.
+complete(d, _) := d if not d.grant_scoped
+
+complete(d, inp) := {
+	"allow": d.allow,
+	"reasons": [concat("", [r, " under grant ", inp.grant.id]) | some r in d.reasons],
+	"obligations": object.union(d.obligations, {
+		"tools": sort(inp.grant.scopes.tools),
+		"max_tokens": scoped_cap(d.obligations.max_tokens, inp.grant.scopes.max_tokens),
+	}),
+} if d.grant_scoped
+
+scoped_cap(k, 0) := k
+
+scoped_cap(0, g) := g if g > 0
+
+scoped_cap(k, g) := min([k, g]) if {
+	k > 0
+	g > 0
+}
+
 test_decision_allow_shape if {
 	d := portcullis.decision with input as llm("human", "acme", "gpt-4o")
 	d == {
@@ -99,9 +122,22 @@ test_llm_invoke_without_request_denied if {
 	"llm.invoke without a request" in d.reasons
 }
 
-test_grant_in_scope_allowed if {
+# Under a grant, without a user or tools, the bundle answers with the table
+# entry, grant_scoped: the gateway narrows it to the grant.
+test_grant_branch_is_grant_scoped if {
 	inp := with_grant(llm("agent", "acme", "gpt-4o-mini"), grant("acme", ["gpt-4o-mini"], ["search", "calc"], 512))
 	d := portcullis.decision with input as inp
+	d == {
+		"allow": true,
+		"reasons": ["model gpt-4o-mini is allowed for agents of tenant acme"],
+		"obligations": {"max_tokens": 1024, "require_approval": false, "provider": ""},
+		"grant_scoped": true,
+	}
+}
+
+test_grant_in_scope_allowed if {
+	inp := with_grant(llm("agent", "acme", "gpt-4o-mini"), grant("acme", ["gpt-4o-mini"], ["search", "calc"], 512))
+	d := complete(portcullis.decision, inp) with input as inp
 	d == {
 		"allow": true,
 		"reasons": ["model gpt-4o-mini is allowed for agents of tenant acme under grant g1"],
@@ -111,14 +147,14 @@ test_grant_in_scope_allowed if {
 
 test_grant_cap_above_kind_cap_keeps_kind_cap if {
 	inp := with_grant(llm("agent", "acme", "gpt-4o-mini"), grant("acme", ["gpt-4o-mini"], [], 4096))
-	d := portcullis.decision with input as inp
+	d := complete(portcullis.decision, inp) with input as inp
 	d.obligations.max_tokens == 1024
 	d.obligations.tools == []
 }
 
 test_grant_cap_applies_to_humans if {
 	inp := with_grant(llm("human", "acme", "gpt-4o"), grant("acme", ["gpt-4o"], [], 300))
-	d := portcullis.decision with input as inp
+	d := complete(portcullis.decision, inp) with input as inp
 	d.allow
 	d.obligations.max_tokens == 300
 }
@@ -182,11 +218,14 @@ test_table_branch_unlisted_user if {
 
 test_table_branch_grant_caps if {
 	agent := llm("agent", "acme", "gpt-4o-mini")
-	below := portcullis.decision with input as with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 100))
+	below_in := with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 100))
+	below := complete(portcullis.decision, below_in) with input as below_in
 	below.obligations.max_tokens == 100
-	above := portcullis.decision with input as with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 5000))
+	above_in := with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 5000))
+	above := complete(portcullis.decision, above_in) with input as above_in
 	above.obligations.max_tokens == 1024
-	uncapped := portcullis.decision with input as with_grant(llm("human", "acme", "gpt-4o"), grant("acme", ["gpt-4o"], [], 300))
+	uncapped_in := with_grant(llm("human", "acme", "gpt-4o"), grant("acme", ["gpt-4o"], [], 300))
+	uncapped := complete(portcullis.decision, uncapped_in) with input as uncapped_in
 	uncapped.obligations.max_tokens == 300
 	uncapped.reasons == ["model gpt-4o is allowed for humans of tenant acme under grant g1"]
 }
@@ -210,4 +249,24 @@ test_kind_allow_rules if {
 		not portcullis.allow with input as llm(kind, "globex", "gpt-4o")
 		count(portcullis.deny) == 1 with input as llm(kind, "globex", "gpt-4o")
 	}
+}
+
+# With tools offered the grant branches of decision do not apply: the
+# general rules narrow the decision to the grant themselves, to the same
+# caps, tools and reasons the gateway gives a grant_scoped one.
+test_general_grant_caps if {
+	agent := with_tools(llm("agent", "acme", "gpt-4o-mini"), ["search"])
+	below := portcullis.decision with input as with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search", "calc"], 100))
+	below == {
+		"allow": true,
+		"reasons": ["model gpt-4o-mini is allowed for agents of tenant acme under grant g1"],
+		"obligations": {"max_tokens": 100, "tools": ["calc", "search"], "require_approval": false, "provider": ""},
+	}
+	above := portcullis.decision with input as with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 5000))
+	above.obligations.max_tokens == 1024
+	kind_cap := portcullis.decision with input as with_grant(agent, grant("acme", ["gpt-4o-mini"], ["search"], 0))
+	kind_cap.obligations.max_tokens == 1024
+	human := with_tools(llm("human", "acme", "gpt-4o"), ["search"])
+	uncapped := portcullis.decision with input as with_grant(human, grant("acme", ["gpt-4o"], [], 300))
+	uncapped.obligations.max_tokens == 300
 }

@@ -39,6 +39,24 @@ llm[tenant][kind][model] := {
 	kind in data.models[model].kinds
 }
 
+# grant_llm[tenant][kind][model][purpose] is the decision of an llm.invoke
+# under a grant for purpose, of a principal of that kind in that tenant,
+# without a user or tools offered: the llm entry's allow, grant-scoped
+# (docs/policy.md, "Decision"): the gateway appends " under grant <id>" to
+# its reason, sets its tools to the grant's and lowers its token cap to the
+# grant's, as base.rego's allow_decision would.
+grant_llm[tenant][kind][model][purpose] := {
+	"allow": true,
+	"reasons": [e.reason],
+	"obligations": {"max_tokens": e.max_tokens, "require_approval": e.approval, "provider": ""},
+	"grant_scoped": true,
+} if {
+	some tenant, kinds in llm
+	some kind, models in kinds
+	some model, e in models
+	some purpose in e.purposes
+}
+
 # The tools whose use needs a human approval, as an object for lookups.
 approval_tools[t] := true if some t in data.approvals.tools
 
