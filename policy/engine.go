@@ -265,6 +265,7 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 		rego.EvalGenerateJSON(rawTerm),
 		rego.EvalMetrics(noMetrics),
 		rego.EvalBaseCache(noBaseCache{}),
+		rego.EvalVirtualCache(newVirtualCache()),
 	)
 	stop()
 	expired := timer != nil && !timer.Stop()
