@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/bits"
 	"strconv"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -446,12 +446,12 @@ const maxLinearKeys = 16
 // or a plain error when b is not well-formed JSON or nests too deep to
 // check.
 func uniqueKeys(b []byte) error {
-	var keys [32][]byte // the keys of the objects open at once, usually enough
-	k := keyCheck{s: jscan{b: b}, keys: keys[:0]}
+	k := newKeyCheck(b)
+	defer k.release()
 	k.value(0)
 	switch {
 	case k.dup != nil:
-		return fmt.Errorf("%w: %q", errAmbiguousKeys, k.dup)
+		return ambiguousKeysError(k.dup)
 	case k.s.bail || !k.s.end():
 		return errors.New("malformed JSON, or nested too deep to check its keys")
 	}
@@ -462,6 +462,32 @@ type keyCheck struct {
 	s    jscan
 	keys [][]byte // keys of the objects being read, innermost last
 	dup  []byte
+	pool *[][]byte // where keys came from
+}
+
+// keyStacks keeps keyCheck's key stacks between documents: a fresh one per
+// answer, or per checked stream event, would be garbage at once.
+var keyStacks = sync.Pool{New: func() any {
+	s := make([][]byte, 0, 32) // the keys of the objects open at once, usually enough
+	return &s
+}}
+
+func newKeyCheck(b []byte) keyCheck {
+	p := keyStacks.Get().(*[][]byte)
+	return keyCheck{s: jscan{b: b}, keys: (*p)[:0], pool: p}
+}
+
+// release returns the key stack, emptied so that it holds on to no
+// document, unless a document with very many keys grew it.
+func (k *keyCheck) release() {
+	keys := k.keys[:cap(k.keys)]
+	if len(keys) > 1024 {
+		return
+	}
+	clear(keys)
+	*k.pool = keys[:0]
+	keyStacks.Put(k.pool)
+	k.keys, k.pool = nil, nil
 }
 
 func (k *keyCheck) value(depth int) {

@@ -122,7 +122,10 @@ func FuzzScanChatCompletion(f *testing.F) {
 	for _, s := range scanCompletionSeeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, body []byte) { checkScanCompletion(t, body) })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkScanCompletion(t, body)
+		checkCheckedCompletion(t, body) // the one-pass reader, against uniqueKeys and this one
+	})
 }
 
 func BenchmarkParseChatCompletion(b *testing.B) {

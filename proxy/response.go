@@ -140,17 +140,13 @@ func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byt
 	if !isJSONObject(b) {
 		return nil, fmt.Errorf("%w: not a JSON object", errUnreadable)
 	}
-	if !x.plan.adapter.translated {
-		// Relayed as they are, the bytes must read the same to every
-		// client as to the gateway. (A translated answer is re-encoded.)
-		if err := uniqueKeys(b); err != nil {
-			return nil, fmt.Errorf("%w: %w", errUnreadable, err)
-		}
-	}
 	var err error
 	if x.plan.adapter.translated {
 		b, usage, calls, err = messagesToChat(b, x.caller.start.Unix())
 	} else {
+		// Relayed as they are, the bytes must read the same to every
+		// client as to the gateway, so their keys are checked too. (A
+		// translated answer is re-encoded.)
 		usage, calls, err = inspectAnswer(x.req.API, b)
 	}
 	if err != nil {
@@ -172,12 +168,16 @@ func isJSONObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{'
 }
 
-// inspectAnswer reads usage and tool calls from a non-streamed answer of
-// api. An answer it cannot read whole — bad JSON, a field of another type
-// — is an error: a lenient client could still read a tool call in it.
+// inspectAnswer checks that no object of a non-streamed answer of api has
+// ambiguous keys (uniqueKeys), then reads its usage and tool calls. An
+// answer it cannot read whole — bad JSON, a field of another type — is an
+// error: a lenient client could still read a tool call in it.
 func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc, error) {
 	switch api {
 	case APIResponses:
+		if err := uniqueKeys(b); err != nil {
+			return nil, nil, err
+		}
 		var r struct {
 			Output []responsesItemOut `json:"output"`
 			Usage  *responsesUsage    `json:"usage"`
@@ -195,6 +195,9 @@ func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc, error) {
 		}
 		return r.Usage.usage(), calls, nil
 	case APIAnthropicMessages:
+		if err := uniqueKeys(b); err != nil {
+			return nil, nil, err
+		}
 		var m messagesResponse
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, nil, err
@@ -209,7 +212,7 @@ func inspectAnswer(api API, b []byte) (*Usage, []*toolCallAcc, error) {
 		}
 		return m.Usage.usage(), calls, nil
 	}
-	return readChatCompletion(b)
+	return readCheckedChatCompletion(b) // both in one pass
 }
 
 // doneBody is a buffered answer that reports once when it has been sent

@@ -116,6 +116,7 @@ func FuzzUniqueKeys(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
+		checkCheckedCompletion(t, doc) // its verdict on the keys is uniqueKeys's
 		err := uniqueKeys(doc)
 		amb, ok := referenceAmbiguous(doc)
 		if !ok {
