@@ -78,6 +78,9 @@ type state struct {
 	// effects: the bundle calls a builtin with effects (http.send, net.*),
 	// which needs the timeout as a context deadline.
 	effects bool
+	// shape: the input fields the bundle's rules can observe; the engine
+	// builds only those (shape.go).
+	shape fieldMask
 }
 
 // New loads, compiles and prepares the bundle. It fails if the bundle cannot
@@ -176,7 +179,13 @@ func prepare(ctx context.Context, b *bundle) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &state{pq: pq, hash: b.hash, revision: b.revision, effects: callsNondeterministic(compiler)}, nil
+	return &state{
+		pq:       pq,
+		hash:     b.hash,
+		revision: b.revision,
+		effects:  callsNondeterministic(compiler),
+		shape:    inputShape(compiler.Modules),
+	}, nil
 }
 
 // Revision is the revision of the bundle in use: the .manifest revision if
@@ -260,7 +269,7 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	// rego starts per evaluation.
 	stop := context.AfterFunc(ctx, c.Cancel)
 	rs, err := st.pq.Eval(ctx,
-		rego.EvalParsedInput(in.value()),
+		rego.EvalParsedInput(in.valueOf(st.shape)),
 		rego.EvalExternalCancel(c),
 		rego.EvalGenerateJSON(rawTerm),
 		rego.EvalMetrics(noMetrics),

@@ -47,81 +47,104 @@ var (
 // round trip. It must produce exactly what ast.InterfaceToValue produces from
 // the struct's JSON encoding; TestValueMatchesJSON and FuzzValueMatchesJSON
 // hold it to that.
-func (in *Input) value() ast.Value {
-	var b builder
+func (in *Input) value() ast.Value { return in.valueOf(allFields) }
+
+// valueOf builds the part of the input document that m keeps: value without
+// the fields a bundle cannot observe (inputShape). An object m keeps holds
+// only the fields m keeps; an absent object stays absent.
+func (in *Input) valueOf(m fieldMask) ast.Value {
+	b := builder{mask: m}
 	b.alloc(in)
-	str, num, obj := b.str, b.num, b.obj
-	items := make([][2]*ast.Term, 0, 8)
-	items = append(items,
-		ast.Item(kAction, str(in.Action)),
-		ast.Item(kPrincipal, obj(
-			ast.Item(kSPIFFEID, str(in.Principal.SPIFFEID)),
-			ast.Item(kTrustDomain, str(in.Principal.TrustDomain)),
-			ast.Item(kKind, str(in.Principal.Kind)),
-			ast.Item(kTenant, str(in.Principal.Tenant)),
-			ast.Item(kName, str(in.Principal.Name)),
-		)),
-	)
-	if u := in.User; u != nil {
-		items = append(items, ast.Item(kUser, obj(
-			ast.Item(kSubject, str(u.Subject)),
-			ast.Item(kIssuer, str(u.Issuer)),
-			ast.Item(kKind, str(u.Kind)),
-		)))
+	var top [8]shapeItem
+	items := append(top[:0], b.field(fAction, kAction, in.Action))
+	if m.has(fPrincipal) {
+		p := &in.Principal
+		items = append(items, shapeItem{fPrincipal, kPrincipal, b.obj(
+			b.field(fPrincipalSPIFFEID, kSPIFFEID, p.SPIFFEID),
+			b.field(fPrincipalTrustDomain, kTrustDomain, p.TrustDomain),
+			b.field(fPrincipalKind, kKind, p.Kind),
+			b.field(fPrincipalTenant, kTenant, p.Tenant),
+			b.field(fPrincipalName, kName, p.Name),
+		)})
+	}
+	if u := in.User; u != nil && m.has(fUser) {
+		items = append(items, shapeItem{fUser, kUser, b.obj(
+			b.field(fUserSubject, kSubject, u.Subject),
+			b.field(fUserIssuer, kIssuer, u.Issuer),
+			b.field(fUserKind, kKind, u.Kind),
+		)})
 	}
 	if len(in.Chain) > 0 {
-		items = append(items, ast.Item(kChain, b.strs(in.Chain)))
+		items = append(items, b.strsField(fChain, kChain, in.Chain))
 	}
-	if g := in.Grant; g != nil {
-		items = append(items, ast.Item(kGrant, obj(
-			ast.Item(kID, str(g.ID)),
-			ast.Item(kTask, str(g.Task)),
-			ast.Item(kPurpose, str(g.Purpose)),
-			ast.Item(kTenant, str(g.Tenant)),
-			ast.Item(kScopes, obj(
-				ast.Item(kModels, b.strs(g.Scopes.Models)),
-				ast.Item(kTools, b.strs(g.Scopes.Tools)),
-				ast.Item(kMaxTokens, num(int64(g.Scopes.MaxTokens))),
-			)),
-			ast.Item(kExpiresAt, num(g.ExpiresAt)),
-		)))
+	if g := in.Grant; g != nil && m.has(fGrant) {
+		var scopes *ast.Term
+		if m.has(fGrantScopes) {
+			scopes = b.obj(
+				b.strsField(fGrantScopesModels, kModels, g.Scopes.Models),
+				b.strsField(fGrantScopesTools, kTools, g.Scopes.Tools),
+				b.numField(fGrantScopesMaxTokens, kMaxTokens, int64(g.Scopes.MaxTokens)),
+			)
+		}
+		items = append(items, shapeItem{fGrant, kGrant, b.obj(
+			b.field(fGrantID, kID, g.ID),
+			b.field(fGrantTask, kTask, g.Task),
+			b.field(fGrantPurpose, kPurpose, g.Purpose),
+			b.field(fGrantTenant, kTenant, g.Tenant),
+			shapeItem{fGrantScopes, kScopes, scopes},
+			b.numField(fGrantExpiresAt, kExpiresAt, g.ExpiresAt),
+		)})
 	}
-	if r := in.Request; r != nil {
-		items = append(items, ast.Item(kRequest, obj(
-			ast.Item(kAPI, str(r.API)),
-			ast.Item(kModel, str(r.Model)),
-			ast.Item(kProvider, str(r.Provider)),
-			ast.Item(kStream, ast.InternedTerm(r.Stream)),
-			ast.Item(kTools, b.strs(r.Tools)),
-			ast.Item(kToolResults, b.strs(r.ToolResults)),
-			ast.Item(kMaxTokens, num(int64(r.MaxTokens))),
-			ast.Item(kPrompt, obj(
-				ast.Item(kBytes, num(int64(r.Prompt.Bytes))),
-				ast.Item(kMessages, num(int64(r.Prompt.Messages))),
-			)),
-		)))
+	if r := in.Request; r != nil && m.has(fRequest) {
+		var prompt *ast.Term
+		if m.has(fRequestPrompt) {
+			prompt = b.obj(
+				b.numField(fRequestPromptBytes, kBytes, int64(r.Prompt.Bytes)),
+				b.numField(fRequestPromptMessages, kMessages, int64(r.Prompt.Messages)),
+			)
+		}
+		items = append(items, shapeItem{fRequest, kRequest, b.obj(
+			b.field(fRequestAPI, kAPI, r.API),
+			b.field(fRequestModel, kModel, r.Model),
+			b.field(fRequestProvider, kProvider, r.Provider),
+			shapeItem{fRequestStream, kStream, ast.InternedTerm(r.Stream)},
+			b.strsField(fRequestTools, kTools, r.Tools),
+			b.strsField(fRequestToolResults, kToolResults, r.ToolResults),
+			b.numField(fRequestMaxTokens, kMaxTokens, int64(r.MaxTokens)),
+			shapeItem{fRequestPrompt, kPrompt, prompt},
+		)})
 	}
-	if t := in.Tool; t != nil {
-		items = append(items, ast.Item(kTool, obj(
-			ast.Item(kName, str(t.Name)),
-			ast.Item(kServer, str(t.Server)),
-		)))
+	if t := in.Tool; t != nil && m.has(fTool) {
+		items = append(items, shapeItem{fTool, kTool, b.obj(
+			b.field(fToolName, kName, t.Name),
+			b.field(fToolServer, kServer, t.Server),
+		)})
 	}
-	if a := in.Approval; a != nil {
-		items = append(items, ast.Item(kApproval, obj(
-			ast.Item(kID, str(a.ID)),
-			ast.Item(kRequester, str(a.Requester)),
-			ast.Item(kTenant, str(a.Tenant)),
-			ast.Item(kAction, str(a.Action)),
-			ast.Item(kUser, str(a.User)),
-		)))
+	if a := in.Approval; a != nil && m.has(fApproval) {
+		items = append(items, shapeItem{fApproval, kApproval, b.obj(
+			b.field(fApprovalID, kID, a.ID),
+			b.field(fApprovalRequester, kRequester, a.Requester),
+			b.field(fApprovalTenant, kTenant, a.Tenant),
+			b.field(fApprovalAction, kAction, a.Action),
+			b.field(fApprovalUser, kUser, a.User),
+		)})
 	}
-	return ast.NewObject(items...)
+	return b.object(items...)
+}
+
+// shapeItem is a field of an object under construction, kept when the
+// builder's mask has its field (its value is nil otherwise).
+type shapeItem struct {
+	field fieldMask
+	key   *ast.Term
+	value *ast.Term
 }
 
 // builder makes the input's terms from one slab, so that building the input
-// costs a few allocations rather than one or two per field.
+// costs a few allocations rather than one or two per field. Its mask says
+// which fields to build.
 type builder struct {
+	mask  fieldMask
 	terms []ast.Term
 	ptrs  []*ast.Term
 }
@@ -163,9 +186,43 @@ func (b *builder) num(n int64) *ast.Term {
 	return b.term(ast.Number(strconv.FormatInt(n, 10)))
 }
 
-func (b *builder) obj(items ...[2]*ast.Term) *ast.Term {
-	return b.term(ast.NewObject(items...))
+// field, strsField and numField are a string, list and number field,
+// built only when the mask keeps them.
+func (b *builder) field(f fieldMask, k *ast.Term, s string) shapeItem {
+	if !b.mask.has(f) {
+		return shapeItem{field: f}
+	}
+	return shapeItem{f, k, b.str(s)}
 }
+
+func (b *builder) strsField(f fieldMask, k *ast.Term, ss []string) shapeItem {
+	if !b.mask.has(f) {
+		return shapeItem{field: f}
+	}
+	return shapeItem{f, k, b.strs(ss)}
+}
+
+func (b *builder) numField(f fieldMask, k *ast.Term, n int64) shapeItem {
+	if !b.mask.has(f) {
+		return shapeItem{field: f}
+	}
+	return shapeItem{f, k, b.num(n)}
+}
+
+// object makes an object of the items the mask keeps.
+func (b *builder) object(items ...shapeItem) ast.Object {
+	var kv [8][2]*ast.Term
+	n := 0
+	for _, it := range items {
+		if b.mask.has(it.field) {
+			kv[n] = ast.Item(it.key, it.value)
+			n++
+		}
+	}
+	return ast.NewObject(kv[:n]...)
+}
+
+func (b *builder) obj(items ...shapeItem) *ast.Term { return b.term(b.object(items...)) }
 
 func (b *builder) strs(ss []string) *ast.Term {
 	if len(ss) == 0 {

@@ -13,22 +13,22 @@ allow if {
 	input.action == "llm.invoke"
 	input.principal.kind == "agent"
 	not input.user
-	g := input.grant
+	input.grant
 	e := tables.llm[input.principal.tenant].agent[input.request.model]
-	g.tenant == input.principal.tenant
-	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
+	input.grant.tenant == input.principal.tenant
+	input.request.model in input.grant.scopes.models
+	e.purposes[input.grant.purpose]
 }
 
 allow if {
 	input.action == "llm.invoke"
 	input.principal.kind == "agent"
 	input.user
-	g := input.grant
+	input.grant
 	e := tables.llm[input.principal.tenant].agent[input.request.model]
-	g.tenant == input.principal.tenant
-	input.request.model in g.scopes.models
-	e.purposes[g.purpose]
+	input.grant.tenant == input.principal.tenant
+	input.request.model in input.grant.scopes.models
+	e.purposes[input.grant.purpose]
 	user_allows_llm_invoke
 }
 

@@ -78,7 +78,7 @@ allow if {
 # request's chain, or the user it acts for.
 approver_involved if input.principal.spiffe_id == input.approval.requester
 
-approver_involved if input.principal.spiffe_id in object.get(input, "chain", [])
+approver_involved if input.principal.spiffe_id in input.chain
 
 approver_involved if input.principal.spiffe_id == input.approval.user
 
@@ -102,7 +102,7 @@ deny contains "the requester cannot approve their own action" if {
 
 deny contains sprintf("%s is in the request's chain and cannot approve it", [input.principal.spiffe_id]) if {
 	input.action == "approval.decide"
-	input.principal.spiffe_id in object.get(input, "chain", [])
+	input.principal.spiffe_id in input.chain
 }
 
 deny contains sprintf("%s is the user the request acts for and cannot approve it", [input.principal.spiffe_id]) if {

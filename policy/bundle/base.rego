@@ -12,6 +12,11 @@
 #
 # Never base a decision on input.grant.expires_at: it is not part of the
 # decision cache key. The gateway checks expiry before asking.
+#
+# Rules read the input fields they need (input.grant.tenant) rather than
+# binding a whole object (g := input.grant) or passing input itself to a
+# builtin: the gateway builds only the input fields a bundle refers to, and
+# a whole object or input makes it build every field below it.
 package portcullis
 
 import data.portcullis.tables
@@ -47,26 +52,26 @@ decision := d if {
 	input.action == "llm.invoke"
 	input.request.tools == []
 	not input.user
-	g := input.grant
-	g.tenant == input.principal.tenant
-	d := tables.grant_llm[g.tenant][input.principal.kind][input.request.model][g.purpose]
-	input.request.model in g.scopes.models
+	input.grant
+	input.grant.tenant == input.principal.tenant
+	d := tables.grant_llm[input.grant.tenant][input.principal.kind][input.request.model][input.grant.purpose]
+	input.request.model in input.grant.scopes.models
 } else := d if {
 	input.action == "llm.invoke"
 	input.request.tools == []
 	not input.grant
-	u := input.user
+	input.user
 	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
 	d.allow
-	tables.user_models[u.subject][input.request.model]
+	tables.user_models[input.user.subject][input.request.model]
 } else := d if {
 	input.action == "llm.invoke"
 	input.request.tools == []
 	not input.grant
-	u := input.user
+	input.user
 	d := tables.plain[input.principal.tenant][input.principal.kind][input.request.model]
 	d.allow
-	not data.users[u.subject]
+	not data.users[input.user.subject]
 	tables.llm[input.principal.tenant].human[input.request.model]
 } else := d if {
 	input.action == "llm.invoke"
@@ -93,9 +98,9 @@ decision := d if {
 } else := d if {
 	input.action == "tool.call"
 	input.tool.server == ""
-	g := input.grant
+	input.grant
 	d := tables.tool_calls[input.principal.tenant][input.principal.kind][input.tool.name]
-	input.tool.name in g.scopes.tools
+	input.tool.name in input.grant.scopes.tools
 } else := allow_decision if {
 	allow
 } else := {
