@@ -81,6 +81,9 @@ type state struct {
 	// shape: the input fields the bundle's rules can observe; the engine
 	// builds only those (shape.go).
 	shape fieldMask
+	// parts: the input values of principals, users and grants seen, built
+	// to shape (parts.go).
+	parts *parts
 }
 
 // New loads, compiles and prepares the bundle. It fails if the bundle cannot
@@ -185,6 +188,7 @@ func prepare(ctx context.Context, b *bundle) (*state, error) {
 		revision: b.revision,
 		effects:  callsNondeterministic(compiler),
 		shape:    inputShape(compiler.Modules),
+		parts:    newParts(),
 	}, nil
 }
 
@@ -269,7 +273,7 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	// rego starts per evaluation.
 	stop := context.AfterFunc(ctx, c.Cancel)
 	rs, err := st.pq.Eval(ctx,
-		rego.EvalParsedInput(in.valueOf(st.shape)),
+		rego.EvalParsedInput(in.valueOf(st.shape, st.parts)),
 		rego.EvalExternalCancel(c),
 		rego.EvalGenerateJSON(rawTerm),
 		rego.EvalMetrics(noMetrics),

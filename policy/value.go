@@ -47,53 +47,55 @@ var (
 // round trip. It must produce exactly what ast.InterfaceToValue produces from
 // the struct's JSON encoding; TestValueMatchesJSON and FuzzValueMatchesJSON
 // hold it to that.
-func (in *Input) value() ast.Value { return in.valueOf(allFields) }
+func (in *Input) value() ast.Value { return in.valueOf(allFields, nil) }
 
 // valueOf builds the part of the input document that m keeps: value without
 // the fields a bundle cannot observe (inputShape). An object m keeps holds
-// only the fields m keeps; an absent object stays absent.
-func (in *Input) valueOf(m fieldMask) ast.Value {
+// only the fields m keeps; an absent object stays absent. The principal,
+// user and grant come from pc, or are built and added to it (pc may be nil).
+func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 	b := builder{mask: m}
-	b.alloc(in)
+	b.alloc(in, pc == nil)
 	var top [8]shapeItem
 	items := append(top[:0], b.field(fAction, kAction, in.Action))
 	if m.has(fPrincipal) {
-		p := &in.Principal
-		items = append(items, shapeItem{fPrincipal, kPrincipal, b.obj(
-			b.field(fPrincipalSPIFFEID, kSPIFFEID, p.SPIFFEID),
-			b.field(fPrincipalTrustDomain, kTrustDomain, p.TrustDomain),
-			b.field(fPrincipalKind, kKind, p.Kind),
-			b.field(fPrincipalTenant, kTenant, p.Tenant),
-			b.field(fPrincipalName, kName, p.Name),
-		)})
+		var t *ast.Term
+		if pc != nil {
+			if t = pc.principal(in.Principal); t == nil {
+				t = (&builder{mask: m}).principal(&in.Principal)
+				pc.putPrincipal(in.Principal, t)
+			}
+		} else {
+			t = b.principal(&in.Principal)
+		}
+		items = append(items, shapeItem{fPrincipal, kPrincipal, t})
 	}
 	if u := in.User; u != nil && m.has(fUser) {
-		items = append(items, shapeItem{fUser, kUser, b.obj(
-			b.field(fUserSubject, kSubject, u.Subject),
-			b.field(fUserIssuer, kIssuer, u.Issuer),
-			b.field(fUserKind, kKind, u.Kind),
-		)})
+		var t *ast.Term
+		if pc != nil {
+			if t = pc.user(*u); t == nil {
+				t = (&builder{mask: m}).user(u)
+				pc.putUser(*u, t)
+			}
+		} else {
+			t = b.user(u)
+		}
+		items = append(items, shapeItem{fUser, kUser, t})
 	}
 	if len(in.Chain) > 0 {
 		items = append(items, b.strsField(fChain, kChain, in.Chain))
 	}
 	if g := in.Grant; g != nil && m.has(fGrant) {
-		var scopes *ast.Term
-		if m.has(fGrantScopes) {
-			scopes = b.obj(
-				b.strsField(fGrantScopesModels, kModels, g.Scopes.Models),
-				b.strsField(fGrantScopesTools, kTools, g.Scopes.Tools),
-				b.numField(fGrantScopesMaxTokens, kMaxTokens, int64(g.Scopes.MaxTokens)),
-			)
+		var t *ast.Term
+		if pc != nil {
+			if t = pc.grant(g); t == nil {
+				t = (&builder{mask: m}).grant(g)
+				pc.putGrant(g, t)
+			}
+		} else {
+			t = b.grant(g)
 		}
-		items = append(items, shapeItem{fGrant, kGrant, b.obj(
-			b.field(fGrantID, kID, g.ID),
-			b.field(fGrantTask, kTask, g.Task),
-			b.field(fGrantPurpose, kPurpose, g.Purpose),
-			b.field(fGrantTenant, kTenant, g.Tenant),
-			shapeItem{fGrantScopes, kScopes, scopes},
-			b.numField(fGrantExpiresAt, kExpiresAt, g.ExpiresAt),
-		)})
+		items = append(items, shapeItem{fGrant, kGrant, t})
 	}
 	if r := in.Request; r != nil && m.has(fRequest) {
 		var prompt *ast.Term
@@ -132,6 +134,43 @@ func (in *Input) valueOf(m fieldMask) ast.Value {
 	return b.object(items...)
 }
 
+func (b *builder) principal(p *Principal) *ast.Term {
+	return b.obj(
+		b.field(fPrincipalSPIFFEID, kSPIFFEID, p.SPIFFEID),
+		b.field(fPrincipalTrustDomain, kTrustDomain, p.TrustDomain),
+		b.field(fPrincipalKind, kKind, p.Kind),
+		b.field(fPrincipalTenant, kTenant, p.Tenant),
+		b.field(fPrincipalName, kName, p.Name),
+	)
+}
+
+func (b *builder) user(u *User) *ast.Term {
+	return b.obj(
+		b.field(fUserSubject, kSubject, u.Subject),
+		b.field(fUserIssuer, kIssuer, u.Issuer),
+		b.field(fUserKind, kKind, u.Kind),
+	)
+}
+
+func (b *builder) grant(g *Grant) *ast.Term {
+	var scopes *ast.Term
+	if b.mask.has(fGrantScopes) {
+		scopes = b.obj(
+			b.strsField(fGrantScopesModels, kModels, g.Scopes.Models),
+			b.strsField(fGrantScopesTools, kTools, g.Scopes.Tools),
+			b.numField(fGrantScopesMaxTokens, kMaxTokens, int64(g.Scopes.MaxTokens)),
+		)
+	}
+	return b.obj(
+		b.field(fGrantID, kID, g.ID),
+		b.field(fGrantTask, kTask, g.Task),
+		b.field(fGrantPurpose, kPurpose, g.Purpose),
+		b.field(fGrantTenant, kTenant, g.Tenant),
+		shapeItem{fGrantScopes, kScopes, scopes},
+		b.numField(fGrantExpiresAt, kExpiresAt, g.ExpiresAt),
+	)
+}
+
 // shapeItem is a field of an object under construction, kept when the
 // builder's mask has its field (its value is nil otherwise).
 type shapeItem struct {
@@ -149,9 +188,10 @@ type builder struct {
 	ptrs  []*ast.Term
 }
 
-func (b *builder) alloc(in *Input) {
+// alloc sizes the slab for in; without grant, for all but the grant.
+func (b *builder) alloc(in *Input, grant bool) {
 	lists := len(in.Chain)
-	if g := in.Grant; g != nil {
+	if g := in.Grant; g != nil && grant {
 		lists += len(g.Scopes.Models) + len(g.Scopes.Tools)
 	}
 	if r := in.Request; r != nil {

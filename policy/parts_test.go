@@ -1,0 +1,62 @@
+package policy
+
+import (
+	"context"
+	"sync"
+	"testing"
+)
+
+// TestPartsMatchValue: an input built with the parts cache, on a miss and
+// then on a hit, is the value built without it; a grant that keeps its ID
+// but changes a field is a miss.
+func TestPartsMatchValue(t *testing.T) {
+	pc := newParts()
+	in := fullInput()
+	for _, round := range []string{"miss", "hit"} {
+		if got, want := in.valueOf(allFields, pc), in.value(); got.Compare(want) != 0 {
+			t.Fatalf("%s: got %v, want %v", round, got, want)
+		}
+	}
+	if got := len(pc.principals) + len(pc.users) + len(pc.grants); got != 3 {
+		t.Fatalf("got %d cached parts, want 3", got)
+	}
+	in.Grant.Scopes.Tools[0] = "browse" // same ID, other scopes
+	in.Principal.Name = "b"
+	in.User.Issuer = "https://other"
+	if got, want := in.valueOf(allFields, pc), in.value(); got.Compare(want) != 0 {
+		t.Fatalf("changed parts: got %v, want %v", got, want)
+	}
+}
+
+func TestPartsBounded(t *testing.T) {
+	pc := newParts()
+	for i := range maxParts + 10 {
+		pc.putPrincipal(Principal{Name: string(rune('a' + i%26)), Tenant: string(rune(i))}, nil)
+	}
+	if got := len(pc.principals); got > maxParts {
+		t.Errorf("got %d principals cached, want at most %d", got, maxParts)
+	}
+}
+
+// TestDecideConcurrentSharedParts: decisions in parallel share cached
+// principal and grant values (run with -race).
+func TestDecideConcurrentSharedParts(t *testing.T) {
+	e := newEngine(t, Options{CacheSize: -1})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := range 50 {
+				in := withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g1", Tenant: "acme", Purpose: "support",
+					Scopes: Scopes{Models: []string{"gpt-4o-mini"}, Tools: []string{"search"}, MaxTokens: 512}})
+				in.Request.MaxTokens = i*100 + j
+				d, err := e.Decide(ctx, in)
+				if err != nil || !d.Allow || d.Obligations.MaxTokens != 512 {
+					t.Errorf("got allow=%v max_tokens=%d err=%v, want allow capped at 512", d.Allow, d.Obligations.MaxTokens, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
