@@ -10,16 +10,33 @@ import (
 // maxParts bounds each map of a parts cache; a full map is emptied.
 const maxParts = 4096
 
-// parts keeps the input values of principals, users and grants, per loaded
-// bundle (the fields built depend on its shape): one workload sends many
-// requests, a task's grant comes with each of its calls, so these parts of
-// the input repeat where the request does not. OPA never modifies an input
+// parts keeps the input values of principals, users, grants and requests,
+// per loaded bundle (the fields built depend on its shape): one workload
+// sends many requests, a task's grant comes with each of its calls, and
+// once the shape leaves out the prompt's size a request's value repeats too. OPA never modifies an input
 // value, so evaluations share them as they share the store's data.
 type parts struct {
 	mu         sync.RWMutex
 	principals map[Principal]*ast.Term
 	users      map[User]*ast.Term
 	grants     map[string]grantPart // by grant ID
+	requests   map[requestKey]requestPart
+}
+
+// requestKey is a request's scalar fields that the bundle's shape keeps
+// (the others zero): with the prompt's size and max_tokens left out, as the
+// default bundle leaves them, requests repeat too.
+type requestKey struct {
+	api, model, provider   string
+	stream                 bool
+	maxTokens, bytes, msgs int
+}
+
+// requestPart is a request's value and the lists it was built from (nil
+// when the shape leaves them out).
+type requestPart struct {
+	tools, toolResults []string
+	term               *ast.Term
 }
 
 // grantPart is a grant's value and a copy of the grant it was built from:
@@ -34,6 +51,7 @@ func newParts() *parts {
 		principals: make(map[Principal]*ast.Term),
 		users:      make(map[User]*ast.Term),
 		grants:     make(map[string]grantPart),
+		requests:   make(map[requestKey]requestPart),
 	}
 }
 
@@ -79,6 +97,57 @@ func (p *parts) putGrant(g *Grant, t *ast.Term) {
 	c.Scopes.Tools = slices.Clone(g.Scopes.Tools)
 	p.mu.Lock()
 	put(p.grants, g.ID, grantPart{c, t})
+	p.mu.Unlock()
+}
+
+// keyOf is r's key under shape m, and r's lists that m keeps.
+func keyOf(r *Request, m fieldMask) (k requestKey, tools, results []string) {
+	if m.has(fRequestAPI) {
+		k.api = r.API
+	}
+	if m.has(fRequestModel) {
+		k.model = r.Model
+	}
+	if m.has(fRequestProvider) {
+		k.provider = r.Provider
+	}
+	if m.has(fRequestStream) {
+		k.stream = r.Stream
+	}
+	if m.has(fRequestMaxTokens) {
+		k.maxTokens = r.MaxTokens
+	}
+	if m.has(fRequestPrompt | fRequestPromptBytes) {
+		k.bytes = r.Prompt.Bytes
+	}
+	if m.has(fRequestPrompt | fRequestPromptMessages) {
+		k.msgs = r.Prompt.Messages
+	}
+	if m.has(fRequestTools) {
+		tools = r.Tools
+	}
+	if m.has(fRequestToolResults) {
+		results = r.ToolResults
+	}
+	return k, tools, results
+}
+
+func (p *parts) request(r *Request, m fieldMask) *ast.Term {
+	k, tools, results := keyOf(r, m)
+	p.mu.RLock()
+	e, ok := p.requests[k]
+	p.mu.RUnlock()
+	if !ok || !slices.Equal(e.tools, tools) || !slices.Equal(e.toolResults, results) {
+		return nil
+	}
+	return e.term
+}
+
+func (p *parts) putRequest(r *Request, m fieldMask, t *ast.Term) {
+	k, tools, results := keyOf(r, m)
+	e := requestPart{slices.Clone(tools), slices.Clone(results), t}
+	p.mu.Lock()
+	put(p.requests, k, e)
 	p.mu.Unlock()
 }
 

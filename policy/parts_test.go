@@ -17,14 +17,44 @@ func TestPartsMatchValue(t *testing.T) {
 			t.Fatalf("%s: got %v, want %v", round, got, want)
 		}
 	}
-	if got := len(pc.principals) + len(pc.users) + len(pc.grants); got != 3 {
-		t.Fatalf("got %d cached parts, want 3", got)
+	if got := len(pc.principals) + len(pc.users) + len(pc.grants) + len(pc.requests); got != 4 {
+		t.Fatalf("got %d cached parts, want 4", got)
 	}
 	in.Grant.Scopes.Tools[0] = "browse" // same ID, other scopes
 	in.Principal.Name = "b"
 	in.User.Issuer = "https://other"
+	in.Request.Tools[0] = "browse"
 	if got, want := in.valueOf(allFields, pc), in.value(); got.Compare(want) != 0 {
 		t.Fatalf("changed parts: got %v, want %v", got, want)
+	}
+}
+
+// TestPartsRequestByShape: a shape that leaves out the prompt and
+// max_tokens reuses a request's value across prompts; one that keeps them
+// does not.
+func TestPartsRequestByShape(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape fieldMask
+		want  bool
+	}{
+		{"prompt left out", allFields &^ (fRequestPrompt | fRequestPromptBytes | fRequestPromptMessages | fRequestMaxTokens), true},
+		{"prompt kept", allFields, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pc := newParts()
+			in := fullInput()
+			first := in.valueOf(tc.shape, pc)
+			in.Request.Prompt.Bytes++
+			in.Request.MaxTokens++
+			second := in.valueOf(tc.shape, pc)
+			if got := first.Compare(second) == 0; got != tc.want {
+				t.Errorf("got same value %v, want %v", got, tc.want)
+			}
+			if got, want := second, in.valueOf(tc.shape, nil); got.Compare(want) != 0 {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
 	}
 }
 

@@ -55,7 +55,7 @@ func (in *Input) value() ast.Value { return in.valueOf(allFields, nil) }
 // user and grant come from pc, or are built and added to it (pc may be nil).
 func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 	b := builder{mask: m}
-	b.alloc(in, pc == nil)
+	b.alloc(in, pc != nil)
 	var top [8]shapeItem
 	items := append(top[:0], b.field(fAction, kAction, in.Action))
 	if m.has(fPrincipal) {
@@ -98,23 +98,16 @@ func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 		items = append(items, shapeItem{fGrant, kGrant, t})
 	}
 	if r := in.Request; r != nil && m.has(fRequest) {
-		var prompt *ast.Term
-		if m.has(fRequestPrompt) {
-			prompt = b.obj(
-				b.numField(fRequestPromptBytes, kBytes, int64(r.Prompt.Bytes)),
-				b.numField(fRequestPromptMessages, kMessages, int64(r.Prompt.Messages)),
-			)
+		var t *ast.Term
+		if pc != nil {
+			if t = pc.request(r, m); t == nil {
+				t = (&builder{mask: m}).request(r)
+				pc.putRequest(r, m, t)
+			}
+		} else {
+			t = b.request(r)
 		}
-		items = append(items, shapeItem{fRequest, kRequest, b.obj(
-			b.field(fRequestAPI, kAPI, r.API),
-			b.field(fRequestModel, kModel, r.Model),
-			b.field(fRequestProvider, kProvider, r.Provider),
-			shapeItem{fRequestStream, kStream, ast.InternedTerm(r.Stream)},
-			b.strsField(fRequestTools, kTools, r.Tools),
-			b.strsField(fRequestToolResults, kToolResults, r.ToolResults),
-			b.numField(fRequestMaxTokens, kMaxTokens, int64(r.MaxTokens)),
-			shapeItem{fRequestPrompt, kPrompt, prompt},
-		)})
+		items = append(items, shapeItem{fRequest, kRequest, t})
 	}
 	if t := in.Tool; t != nil && m.has(fTool) {
 		items = append(items, shapeItem{fTool, kTool, b.obj(
@@ -171,6 +164,26 @@ func (b *builder) grant(g *Grant) *ast.Term {
 	)
 }
 
+func (b *builder) request(r *Request) *ast.Term {
+	var prompt *ast.Term
+	if b.mask.has(fRequestPrompt) {
+		prompt = b.obj(
+			b.numField(fRequestPromptBytes, kBytes, int64(r.Prompt.Bytes)),
+			b.numField(fRequestPromptMessages, kMessages, int64(r.Prompt.Messages)),
+		)
+	}
+	return b.obj(
+		b.field(fRequestAPI, kAPI, r.API),
+		b.field(fRequestModel, kModel, r.Model),
+		b.field(fRequestProvider, kProvider, r.Provider),
+		shapeItem{fRequestStream, kStream, ast.InternedTerm(r.Stream)},
+		b.strsField(fRequestTools, kTools, r.Tools),
+		b.strsField(fRequestToolResults, kToolResults, r.ToolResults),
+		b.numField(fRequestMaxTokens, kMaxTokens, int64(r.MaxTokens)),
+		shapeItem{fRequestPrompt, kPrompt, prompt},
+	)
+}
+
 // shapeItem is a field of an object under construction, kept when the
 // builder's mask has its field (its value is nil otherwise).
 type shapeItem struct {
@@ -188,10 +201,17 @@ type builder struct {
 	ptrs  []*ast.Term
 }
 
-// alloc sizes the slab for in; without grant, for all but the grant.
-func (b *builder) alloc(in *Input, grant bool) {
+// alloc sizes the slab for in; when cached, for the parts a parts cache
+// does not hold (action, chain, tool, approval).
+func (b *builder) alloc(in *Input, cached bool) {
 	lists := len(in.Chain)
-	if g := in.Grant; g != nil && grant {
+	if cached {
+		// 8 strings, 2 objects and an array at most, plus the chain.
+		b.terms = make([]ast.Term, 11+lists)
+		b.ptrs = make([]*ast.Term, lists)
+		return
+	}
+	if g := in.Grant; g != nil {
 		lists += len(g.Scopes.Models) + len(g.Scopes.Tools)
 	}
 	if r := in.Request; r != nil {
