@@ -130,9 +130,13 @@ func New(cfg Config) (*Gateway, error) {
 		Transport:      roundTripper(g.roundTrip),
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.upstreamError,
-		FlushInterval:  -1,
-		ErrorLog:       newStdLogger(cfg.Logger),
-		BufferPool:     copyBuffers{},
+		// Streams (text/event-stream, or no declared length) are flushed
+		// event by event whatever this says. A buffered answer, whose
+		// length is known, goes out with its end in one write when the
+		// handler returns, instead of being flushed before its end.
+		FlushInterval: 0,
+		ErrorLog:      newStdLogger(cfg.Logger),
+		BufferPool:    copyBuffers{},
 	}
 	g.mux = http.NewServeMux()
 	for path := range apiParsers {
