@@ -45,6 +45,10 @@
 // place to start a custom one: copy it, edit data.json, and run its Rego tests
 // with `opa test` or the way TestRego does with OPA's tester package.
 //
+// The engine builds only the input fields the bundle's rules refer to, and
+// reuses the values of principals, users, grants and requests it has built
+// before; a bundle sees every field it reads (docs/policy.md, "Input").
+//
 // Rules in TablesPackage (data.portcullis.tables) are lookup tables derived
 // from data alone: the engine evaluates them once per load and serves them as
 // data, so decisions look answers up instead of re-deriving them per request.
