@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,14 @@ type Metrics struct {
 	upstreamErrors  *prometheus.CounterVec
 	tokens          *prometheus.CounterVec
 	activeStreams   prometheus.Gauge
+
+	// The series of each label set, once looked up (WithLabelValues
+	// hashes and checks every label on every call).
+	requestSeries  seriesCache[requestKey, requestSeries]
+	tokenSeries    seriesCache[tokenKey, tokenSeries]
+	decisionSeries seriesCache[decisionKey, prometheus.Counter]
+	decisionTimes  seriesCache[string, prometheus.Observer]
+	upstreamTimes  seriesCache[string, prometheus.Observer]
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -88,12 +97,87 @@ func (m *Metrics) observeRequest(o requestOutcome) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(o.api, o.model, o.provider, o.kind, o.tenant, o.decision, strconv.Itoa(o.status)).Inc()
-	m.requestDuration.WithLabelValues(o.api, o.decision).Observe(o.elapsed.Seconds())
+	rs := m.requestSeries.get(m, requestKey{o.api, o.model, o.provider, o.kind, o.tenant, o.decision, o.status}, newRequestSeries)
+	rs.count.Inc()
+	rs.duration.Observe(o.elapsed.Seconds())
 	if o.usage != nil {
-		m.tokens.WithLabelValues(o.tenant, o.model, "prompt").Add(float64(o.usage.PromptTokens))
-		m.tokens.WithLabelValues(o.tenant, o.model, "completion").Add(float64(o.usage.CompletionTokens))
+		ts := m.tokenSeries.get(m, tokenKey{o.tenant, o.model}, newTokenSeries)
+		ts.prompt.Add(float64(o.usage.PromptTokens))
+		ts.completion.Add(float64(o.usage.CompletionTokens))
 	}
+}
+
+type requestKey struct {
+	api, model, provider, kind, tenant, decision string
+	status                                       int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+func newRequestSeries(m *Metrics, k requestKey) requestSeries {
+	return requestSeries{
+		count:    m.requests.WithLabelValues(k.api, k.model, k.provider, k.kind, k.tenant, k.decision, strconv.Itoa(k.status)),
+		duration: m.requestDuration.WithLabelValues(k.api, k.decision),
+	}
+}
+
+type tokenKey struct{ tenant, model string }
+
+type tokenSeries struct{ prompt, completion prometheus.Counter }
+
+func newTokenSeries(m *Metrics, k tokenKey) tokenSeries {
+	return tokenSeries{
+		prompt:     m.tokens.WithLabelValues(k.tenant, k.model, "prompt"),
+		completion: m.tokens.WithLabelValues(k.tenant, k.model, "completion"),
+	}
+}
+
+type decisionKey struct{ action, outcome, cache string }
+
+func newDecisionSeries(m *Metrics, k decisionKey) prometheus.Counter {
+	return m.decisions.WithLabelValues(k.action, k.outcome, k.cache)
+}
+
+func newDecisionTimes(m *Metrics, action string) prometheus.Observer {
+	return m.decisionLatency.WithLabelValues(action)
+}
+
+func newUpstreamTimes(m *Metrics, provider string) prometheus.Observer {
+	return m.upstreamLatency.WithLabelValues(provider)
+}
+
+// seriesCache keeps the series of a vector by their label values. Labels
+// are bounded (see Metrics), so is the cache; no series is ever deleted
+// from a vector, so a cached one stays the one the registry reports.
+type seriesCache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+// get returns the series of k, made by create on first use. Making it on
+// first use keeps the registry's output as WithLabelValues per call gave
+// it: a series appears once something was recorded in it.
+func (c *seriesCache[K, V]) get(m *Metrics, k K, create func(*Metrics, K) V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	if c.m == nil {
+		c.m = make(map[K]V)
+	}
+	v = create(m, k)
+	c.m[k] = v
+	return v
 }
 
 func (m *Metrics) streamStarted() {
@@ -117,7 +201,7 @@ type instrumentedDecider struct {
 func (d instrumentedDecider) Decide(ctx context.Context, in *policy.Input) (policy.Decision, error) {
 	start := time.Now()
 	dec, err := d.next.Decide(ctx, in)
-	d.m.decisionLatency.WithLabelValues(in.Action).Observe(time.Since(start).Seconds())
+	d.m.decisionTimes.get(d.m, in.Action, newDecisionTimes).Observe(time.Since(start).Seconds())
 	outcome, cache := "deny", "miss"
 	switch {
 	case err != nil:
@@ -128,7 +212,7 @@ func (d instrumentedDecider) Decide(ctx context.Context, in *policy.Input) (poli
 	if dec.CacheHit {
 		cache = "hit"
 	}
-	d.m.decisions.WithLabelValues(in.Action, outcome, cache).Inc()
+	d.m.decisionSeries.get(d.m, decisionKey{in.Action, outcome, cache}, newDecisionSeries).Inc()
 	return dec, err
 }
 
@@ -145,7 +229,7 @@ func (t instrumentedTransport) RoundTrip(r *http.Request) (*http.Response, error
 	}
 	start := time.Now()
 	res, err := t.next.RoundTrip(r)
-	t.m.upstreamLatency.WithLabelValues(provider).Observe(time.Since(start).Seconds())
+	t.m.upstreamTimes.get(t.m, provider, newUpstreamTimes).Observe(time.Since(start).Seconds())
 	switch {
 	case err != nil && (errors.Is(err, context.DeadlineExceeded)):
 		t.m.upstreamErrors.WithLabelValues(provider, "timeout").Inc()
