@@ -18,6 +18,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/sirupsen/logrus"
@@ -71,7 +72,12 @@ type Engine struct {
 
 // state is one loaded bundle, prepared for evaluation.
 type state struct {
-	pq       rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	store    storage.Store
+	// query is Query compiled to capture its value in resultVar, as the
+	// rego package's prepared query does; qc compiled it.
+	query    ast.Body
+	qc       ast.QueryCompiler
 	hash     [sha256.Size]byte
 	revision string
 	seed     uint64 // the bundle's part of every cache key
@@ -173,17 +179,27 @@ func prepare(ctx context.Context, b *bundle) (*state, error) {
 	// NewFromASTObject is the in-memory store with
 	// OptReturnASTValuesOnRead: evaluation reads ast values directly.
 	store := inmem.NewFromASTObject(obj)
-	pq, err := rego.New(
+	// Preparing through the rego package checks the bundle as it always
+	// has; decisions then call OPA's evaluator directly (eval), which
+	// spares the prepared query's per-evaluation wrapper.
+	if _, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(compiler),
 		rego.Store(store),
 		rego.StrictBuiltinErrors(true),
-	).PrepareForEval(ctx)
+	).PrepareForEval(ctx); err != nil {
+		return nil, err
+	}
+	qc := compiler.QueryCompiler().WithStrict(false)
+	query, err := qc.Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(decisionRef), ast.NewTerm(resultVar))))
 	if err != nil {
 		return nil, err
 	}
 	return &state{
-		pq:       pq,
+		compiler: compiler,
+		store:    store,
+		query:    query,
+		qc:       qc,
 		hash:     b.hash,
 		revision: b.revision,
 		effects:  callsNondeterministic(compiler),
@@ -191,6 +207,9 @@ func prepare(ctx context.Context, b *bundle) (*state, error) {
 		parts:    newParts(),
 	}, nil
 }
+
+// resultVar holds the decision in the compiled query.
+var resultVar = ast.Var("__portcullis_decision__")
 
 // Revision is the revision of the bundle in use: the .manifest revision if
 // the bundle has one, else the first 12 hex digits of the SHA-256 over its
@@ -251,7 +270,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (d Decision, err error) 
 	return d, nil
 }
 
-// eval runs the prepared query once, bounded by the engine's timeout.
+// eval evaluates the query once, bounded by the engine's timeout.
 func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -272,14 +291,7 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	// Cancel evaluation from a context callback rather than the goroutine
 	// rego starts per evaluation.
 	stop := context.AfterFunc(ctx, c.Cancel)
-	rs, err := st.pq.Eval(ctx,
-		rego.EvalParsedInput(in.valueOf(st.shape, st.parts)),
-		rego.EvalExternalCancel(c),
-		rego.EvalGenerateJSON(rawTerm),
-		rego.EvalMetrics(noMetrics),
-		rego.EvalBaseCache(noBaseCache{}),
-		rego.EvalVirtualCache(newVirtualCache()),
-	)
+	v, n, err := st.evalQuery(ctx, c, in)
 	stop()
 	expired := timer != nil && !timer.Stop()
 	if err != nil {
@@ -292,14 +304,12 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 		return Decision{}, fmt.Errorf("%w: %w", ErrEval, err)
 	}
 	switch {
-	case len(rs) == 0:
+	case n == 0:
 		return Decision{}, fmt.Errorf("%w: %s has no value", ErrUndefined, Query)
-	case len(rs) > 1 || len(rs[0].Expressions) != 1:
-		return Decision{}, fmt.Errorf("%w: %s has %d results", ErrMalformed, Query, len(rs))
-	}
-	v, ok := rs[0].Expressions[0].Value.(ast.Value)
-	if !ok {
-		return Decision{}, fmt.Errorf("%w: unexpected result type %T", ErrMalformed, rs[0].Expressions[0].Value)
+	case n > 1:
+		return Decision{}, fmt.Errorf("%w: %s has %d results", ErrMalformed, Query, n)
+	case v == nil:
+		return Decision{}, fmt.Errorf("%w: %s has no value in its result", ErrMalformed, Query)
 	}
 	d, scoped, err := parseDecision(v)
 	if err != nil {
@@ -312,6 +322,42 @@ func (e *Engine) eval(ctx context.Context, st *state, in *Input) (Decision, erro
 	}
 	d.Revision = st.revision
 	return d, nil
+}
+
+// evalQuery evaluates the compiled query on in, as the rego package's
+// prepared query would (a read transaction, indexing and early exit,
+// strict builtin errors), with the engine's caches: it returns the value
+// of the last result and the number of results.
+func (st *state) evalQuery(ctx context.Context, c topdown.Cancel, in *Input) (ast.Value, int, error) {
+	txn, err := st.store.NewTransaction(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer st.store.Abort(ctx, txn)
+	q := topdown.NewQuery(st.query).
+		WithQueryCompiler(st.qc).
+		WithCompiler(st.compiler).
+		WithStore(st.store).
+		WithTransaction(txn).
+		WithMetrics(noMetrics).
+		WithIndexing(true).
+		WithEarlyExit(true).
+		WithStrictBuiltinErrors(true).
+		WithVirtualCache(newVirtualCache()).
+		WithBaseCache(noBaseCache{}).
+		WithCancel(c).
+		WithInput(ast.NewTerm(in.valueOf(st.shape, st.parts)))
+	var v ast.Value
+	n := 0
+	err = q.Iter(ctx, func(qr topdown.QueryResult) error {
+		n++
+		v = nil
+		if t := qr[resultVar]; t != nil {
+			v = t.Value
+		}
+		return nil
+	})
+	return v, n, err
 }
 
 // callsNondeterministic reports whether any rule of compiler calls a

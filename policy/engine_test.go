@@ -152,6 +152,7 @@ func TestFailClosed(t *testing.T) {
 		{"builtin-error", 0, ErrEval, "denied: evaluation failed"},
 		{"undefined-decision", 0, ErrUndefined, "denied: decision undefined"},
 		{"wrong-type-decision", 0, ErrMalformed, "denied: malformed decision"},
+		{"false-decision", 0, ErrMalformed, "denied: malformed decision"},
 		{"misspelt-obligation", 0, ErrMalformed, "denied: malformed decision"},
 		{"reasons-not-strings", 0, ErrMalformed, "denied: malformed decision"},
 		{"slow-decision", 5 * time.Millisecond, ErrTimeout, "denied: evaluation timed out or was canceled"},
