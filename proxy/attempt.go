@@ -29,8 +29,8 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 type providerTransport struct{}
 
 func (providerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	x, ok := r.Context().Value(exchangeKey{}).(*exchange)
-	if !ok || x.route == nil || x.route.Provider.Transport == nil {
+	x := exchangeFrom(r.Context())
+	if x == nil || x.route == nil || x.route.Provider.Transport == nil {
 		return nil, errors.New("proxy: upstream request without a provider")
 	}
 	return x.route.Provider.Transport.RoundTrip(r)
@@ -51,7 +51,7 @@ func retryable(res *http.Response, err error) bool {
 // reached the client when a fallback is tried; once a response is returned
 // there is no going back.
 func (g *Gateway) roundTrip(req *http.Request) (*http.Response, error) {
-	x := req.Context().Value(exchangeKey{}).(*exchange)
+	x := exchangeFrom(req.Context())
 	var (
 		res *http.Response
 		err error

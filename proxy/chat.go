@@ -43,8 +43,6 @@ type exchange struct {
 	approval *gateResult  // the approval step's outcome, if it ran (approval.go)
 }
 
-type exchangeKey struct{}
-
 // serveLLM serves every model API (apiParsers): parse → route → decide →
 // obligations → plan → durable decision record → forward.
 func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {

@@ -63,7 +63,7 @@ func NewTransport() *http.Transport {
 }
 
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
-	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	x.caller.x = x // for the reverse proxy's hooks (exchangeFrom)
 	if x.req.Stream {
 		g.cfg.Metrics.streamStarted()
 		defer g.cfg.Metrics.streamEnded()
@@ -78,13 +78,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, x *exchange) {
 			g.complete(r.Context(), x)
 		}
 	}()
-	g.rp.ServeHTTP(w, r.WithContext(ctx))
+	g.rp.ServeHTTP(w, r)
 }
 
 // rewrite keeps the client headers that may reach a provider and points the
 // request at the exchange's first plan (roundTrip moves it to a fallback).
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
-	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	x := exchangeFrom(pr.In.Context())
 	h := make(http.Header, len(forwardHeaders)+2)
 	for _, k := range forwardHeaders {
 		if v := pr.In.Header.Values(k); len(v) > 0 {

@@ -219,11 +219,23 @@ type caller struct {
 	id        string
 	principal identity.Principal
 	start     time.Time
+	// x is the model call being proxied, from forward on: the reverse
+	// proxy's hooks find it here, so forward needs no context (and no
+	// request copy) of its own.
+	x *exchange
 }
 
 func callerFrom(ctx context.Context) *caller {
 	c, _ := ctx.Value(callerKey{}).(*caller)
 	return c
+}
+
+// exchangeFrom returns the exchange that forward is proxying, or nil.
+func exchangeFrom(ctx context.Context) *exchange {
+	if c := callerFrom(ctx); c != nil {
+		return c.x
+	}
+	return nil
 }
 
 func (g *Gateway) principal(r *http.Request) (identity.Principal, error) {

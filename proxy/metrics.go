@@ -224,7 +224,7 @@ type instrumentedTransport struct {
 
 func (t instrumentedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	provider := "unknown"
-	if x, ok := r.Context().Value(exchangeKey{}).(*exchange); ok && x.route != nil {
+	if x := exchangeFrom(r.Context()); x != nil && x.route != nil {
 		provider = x.route.Provider.Name
 	}
 	start := time.Now()
