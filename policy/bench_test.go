@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -113,4 +114,30 @@ func BenchmarkCacheKey(b *testing.B) {
 	var sink uint64
 	loop(b, func() { sink += e.key(st, in) })
 	_ = sink
+}
+
+// BenchmarkDecideUncachedFresh: as DecideUncached/allow/grant, but every
+// decision has a principal and grant the engine has not built an input
+// value for (more of them than it keeps), so nothing of the input is
+// reused but the request's: the cost of a workload's first request under a
+// new grant.
+func BenchmarkDecideUncachedFresh(b *testing.B) {
+	ins := make([]*Input, 2*maxParts)
+	for i := range ins {
+		in := withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g" + strconv.Itoa(i), Tenant: "acme", Purpose: "support",
+			Scopes: Scopes{Models: []string{"gpt-4o-mini"}, Tools: []string{"search", "t" + strconv.Itoa(i)}, MaxTokens: 512}})
+		in.Principal.Name += strconv.Itoa(i)
+		in.Principal.SPIFFEID += strconv.Itoa(i)
+		ins[i] = in
+	}
+	e := newEngine(b, Options{CacheSize: -1, Timeout: 10 * time.Second})
+	ctx := context.Background()
+	i := 0
+	loop(b, func() {
+		d, err := e.Decide(ctx, ins[i%len(ins)])
+		if err != nil || !d.Allow {
+			b.Fatalf("got allow=%v err=%v", d.Allow, err)
+		}
+		i++
+	})
 }

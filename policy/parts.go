@@ -11,9 +11,10 @@ import (
 const maxParts = 4096
 
 // parts keeps the input values of principals, users, grants and requests,
-// per loaded bundle (the fields built depend on its shape): one workload
-// sends many requests, a task's grant comes with each of its calls, and
-// once the shape leaves out the prompt's size a request's value repeats too. OPA never modifies an input
+// and of whole inputs built from them, per loaded bundle (the fields built
+// depend on its shape): one workload sends many requests, a task's grant
+// comes with each of its calls, and once the shape leaves out the prompt's
+// size a request's value repeats too. OPA never modifies an input
 // value, so evaluations share them as they share the store's data.
 type parts struct {
 	mu         sync.RWMutex
@@ -21,6 +22,18 @@ type parts struct {
 	users      map[User]*ast.Term
 	grants     map[string]grantPart // by grant ID
 	requests   map[requestKey]requestPart
+	inputs     map[inputKey]ast.Value
+}
+
+// inputKey is a whole input without a chain: its action, tool and approval,
+// and its other parts by identity (the values this cache holds; nil when
+// absent or left out by the shape).
+type inputKey struct {
+	action                          string
+	principal, user, grant, request *ast.Term
+	tool                            Tool
+	approval                        Approval
+	hasTool, hasApproval            bool
 }
 
 // requestKey is a request's scalar fields that the bundle's shape keeps
@@ -52,6 +65,7 @@ func newParts() *parts {
 		users:      make(map[User]*ast.Term),
 		grants:     make(map[string]grantPart),
 		requests:   make(map[requestKey]requestPart),
+		inputs:     make(map[inputKey]ast.Value),
 	}
 }
 
@@ -148,6 +162,19 @@ func (p *parts) putRequest(r *Request, m fieldMask, t *ast.Term) {
 	e := requestPart{slices.Clone(tools), slices.Clone(results), t}
 	p.mu.Lock()
 	put(p.requests, k, e)
+	p.mu.Unlock()
+}
+
+func (p *parts) input(k inputKey) ast.Value {
+	p.mu.RLock()
+	v := p.inputs[k]
+	p.mu.RUnlock()
+	return v
+}
+
+func (p *parts) putInput(k inputKey, v ast.Value) {
+	p.mu.Lock()
+	put(p.inputs, k, v)
 	p.mu.Unlock()
 }
 

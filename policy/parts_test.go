@@ -29,6 +29,35 @@ func TestPartsMatchValue(t *testing.T) {
 	}
 }
 
+// TestPartsWholeInput: an input without a chain is reused whole, and each
+// field outside the cached parts (action, tool, approval) tells two inputs
+// apart; one with a chain is built anew.
+func TestPartsWholeInput(t *testing.T) {
+	pc := newParts()
+	in := fullInput()
+	in.Chain = nil
+	for _, change := range []struct {
+		name string
+		f    func()
+	}{
+		{"first", func() {}},
+		{"again", func() {}},
+		{"action", func() { in.Action = "tool.call" }},
+		{"tool", func() { in.Tool.Server = "other" }},
+		{"approval", func() { in.Approval.User = "bob" }},
+		{"no tool", func() { in.Tool = nil }},
+		{"chain", func() { in.Chain = []string{"spiffe://td/x"} }},
+	} {
+		change.f()
+		if got, want := in.valueOf(allFields, pc), in.value(); got.Compare(want) != 0 {
+			t.Fatalf("%s: got %v, want %v", change.name, got, want)
+		}
+	}
+	if got, want := len(pc.inputs), 5; got != want {
+		t.Errorf("got %d whole inputs cached, want %d", got, want)
+	}
+}
+
 // TestPartsRequestByShape: a shape that leaves out the prompt and
 // max_tokens reuses a request's value across prompts; one that keeps them
 // does not.

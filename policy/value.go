@@ -52,62 +52,82 @@ func (in *Input) value() ast.Value { return in.valueOf(allFields, nil) }
 // valueOf builds the part of the input document that m keeps: value without
 // the fields a bundle cannot observe (inputShape). An object m keeps holds
 // only the fields m keeps; an absent object stays absent. The principal,
-// user and grant come from pc, or are built and added to it (pc may be nil).
+// user, grant and request, and the whole input when it has no chain, come
+// from pc, or are built and added to it (pc may be nil).
 func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 	b := builder{mask: m}
-	b.alloc(in, pc != nil)
-	var top [8]shapeItem
-	items := append(top[:0], b.field(fAction, kAction, in.Action))
+	if pc == nil {
+		b.alloc(in, false)
+	}
+	var principal, user, grant, request *ast.Term
 	if m.has(fPrincipal) {
-		var t *ast.Term
-		if pc != nil {
-			if t = pc.principal(in.Principal); t == nil {
-				t = (&builder{mask: m}).principal(&in.Principal)
-				pc.putPrincipal(in.Principal, t)
-			}
-		} else {
-			t = b.principal(&in.Principal)
+		if pc == nil {
+			principal = b.principal(&in.Principal)
+		} else if principal = pc.principal(in.Principal); principal == nil {
+			principal = newBuilder(m, 6, 0).principal(&in.Principal)
+			pc.putPrincipal(in.Principal, principal)
 		}
-		items = append(items, shapeItem{fPrincipal, kPrincipal, t})
 	}
 	if u := in.User; u != nil && m.has(fUser) {
-		var t *ast.Term
-		if pc != nil {
-			if t = pc.user(*u); t == nil {
-				t = (&builder{mask: m}).user(u)
-				pc.putUser(*u, t)
-			}
-		} else {
-			t = b.user(u)
+		if pc == nil {
+			user = b.user(u)
+		} else if user = pc.user(*u); user == nil {
+			user = newBuilder(m, 4, 0).user(u)
+			pc.putUser(*u, user)
 		}
-		items = append(items, shapeItem{fUser, kUser, t})
+	}
+	if g := in.Grant; g != nil && m.has(fGrant) {
+		if pc == nil {
+			grant = b.grant(g)
+		} else if grant = pc.grant(g); grant == nil {
+			grant = newBuilder(m, 10+len(g.Scopes.Models)+len(g.Scopes.Tools), len(g.Scopes.Models)+len(g.Scopes.Tools)).grant(g)
+			pc.putGrant(g, grant)
+		}
+	}
+	if r := in.Request; r != nil && m.has(fRequest) {
+		if pc == nil {
+			request = b.request(r)
+		} else if request = pc.request(r, m); request == nil {
+			request = newBuilder(m, 10+len(r.Tools)+len(r.ToolResults), len(r.Tools)+len(r.ToolResults)).request(r)
+			pc.putRequest(r, m, request)
+		}
+	}
+	// The whole input repeats when its parts do: reuse it too, unless it
+	// has a chain (a list, not a key).
+	var key inputKey
+	reuse := pc != nil && (len(in.Chain) == 0 || !m.has(fChain))
+	if reuse {
+		key = inputKey{principal: principal, user: user, grant: grant, request: request}
+		if m.has(fAction) {
+			key.action = in.Action
+		}
+		if in.Tool != nil && m.has(fTool) {
+			key.tool, key.hasTool = *in.Tool, true
+		}
+		if in.Approval != nil && m.has(fApproval) {
+			key.approval, key.hasApproval = *in.Approval, true
+		}
+		if v := pc.input(key); v != nil {
+			return v
+		}
+		b.alloc(in, true)
+	}
+	var top [8]shapeItem
+	items := append(top[:0],
+		b.field(fAction, kAction, in.Action),
+		shapeItem{fPrincipal, kPrincipal, principal},
+	)
+	if user != nil {
+		items = append(items, shapeItem{fUser, kUser, user})
 	}
 	if len(in.Chain) > 0 {
 		items = append(items, b.strsField(fChain, kChain, in.Chain))
 	}
-	if g := in.Grant; g != nil && m.has(fGrant) {
-		var t *ast.Term
-		if pc != nil {
-			if t = pc.grant(g); t == nil {
-				t = (&builder{mask: m}).grant(g)
-				pc.putGrant(g, t)
-			}
-		} else {
-			t = b.grant(g)
-		}
-		items = append(items, shapeItem{fGrant, kGrant, t})
+	if grant != nil {
+		items = append(items, shapeItem{fGrant, kGrant, grant})
 	}
-	if r := in.Request; r != nil && m.has(fRequest) {
-		var t *ast.Term
-		if pc != nil {
-			if t = pc.request(r, m); t == nil {
-				t = (&builder{mask: m}).request(r)
-				pc.putRequest(r, m, t)
-			}
-		} else {
-			t = b.request(r)
-		}
-		items = append(items, shapeItem{fRequest, kRequest, t})
+	if request != nil {
+		items = append(items, shapeItem{fRequest, kRequest, request})
 	}
 	if t := in.Tool; t != nil && m.has(fTool) {
 		items = append(items, shapeItem{fTool, kTool, b.obj(
@@ -124,7 +144,11 @@ func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 			b.field(fApprovalUser, kUser, a.User),
 		)})
 	}
-	return b.object(items...)
+	v := b.object(items...)
+	if reuse {
+		pc.putInput(key, v)
+	}
+	return v
 }
 
 func (b *builder) principal(p *Principal) *ast.Term {
@@ -199,6 +223,12 @@ type builder struct {
 	mask  fieldMask
 	terms []ast.Term
 	ptrs  []*ast.Term
+}
+
+// newBuilder is a builder with a slab of n terms and ptrs list items, for
+// one part of the input (the counts are the part's at most).
+func newBuilder(m fieldMask, n, ptrs int) *builder {
+	return &builder{mask: m, terms: make([]ast.Term, n), ptrs: make([]*ast.Term, ptrs)}
 }
 
 // alloc sizes the slab for in; when cached, for the parts a parts cache
