@@ -117,17 +117,29 @@ func BenchmarkCacheKey(b *testing.B) {
 }
 
 // BenchmarkDecideUncachedFresh: as DecideUncached/allow/grant, but every
-// decision has a principal and grant the engine has not built an input
-// value for (more of them than it keeps), so nothing of the input is
-// reused but the request's: the cost of a workload's first request under a
-// new grant.
+// decision comes with a grant the engine has not built an input value for
+// (there are more of them than it keeps), so the grant's part of the input
+// and the whole input are built anew: a workload's first request under a
+// new grant. new-principal: each from a workload not seen before, too.
 func BenchmarkDecideUncachedFresh(b *testing.B) {
+	for _, newPrincipal := range []bool{false, true} {
+		name := "new-grant"
+		if newPrincipal {
+			name = "new-principal"
+		}
+		b.Run(name, func(b *testing.B) { benchFresh(b, newPrincipal) })
+	}
+}
+
+func benchFresh(b *testing.B, newPrincipal bool) {
 	ins := make([]*Input, 2*maxParts)
 	for i := range ins {
 		in := withGrant(llm("agent", "acme", "gpt-4o-mini"), Grant{ID: "g" + strconv.Itoa(i), Tenant: "acme", Purpose: "support",
-			Scopes: Scopes{Models: []string{"gpt-4o-mini"}, Tools: []string{"search", "t" + strconv.Itoa(i)}, MaxTokens: 512}})
-		in.Principal.Name += strconv.Itoa(i)
-		in.Principal.SPIFFEID += strconv.Itoa(i)
+			Scopes: Scopes{Models: []string{"gpt-4o-mini"}, Tools: []string{"search"}, MaxTokens: 512}})
+		if newPrincipal {
+			in.Principal.Name += strconv.Itoa(i)
+			in.Principal.SPIFFEID += strconv.Itoa(i)
+		}
 		ins[i] = in
 	}
 	e := newEngine(b, Options{CacheSize: -1, Timeout: 10 * time.Second})

@@ -29,7 +29,8 @@ func TestPartsMatchValue(t *testing.T) {
 	}
 }
 
-// TestPartsWholeInput: an input without a chain is reused whole, and each
+// TestPartsWholeInput: an input without a chain is reused whole once its
+// parts repeat, and each
 // field outside the cached parts (action, tool, approval) tells two inputs
 // apart; one with a chain is built anew.
 func TestPartsWholeInput(t *testing.T) {
@@ -51,6 +52,9 @@ func TestPartsWholeInput(t *testing.T) {
 		change.f()
 		if got, want := in.valueOf(allFields, pc), in.value(); got.Compare(want) != 0 {
 			t.Fatalf("%s: got %v, want %v", change.name, got, want)
+		}
+		if change.name == "first" && len(pc.inputs) != 0 {
+			t.Errorf("first: got %d whole inputs cached, want none until the parts repeat", len(pc.inputs))
 		}
 	}
 	if got, want := len(pc.inputs), 5; got != want {

@@ -60,12 +60,14 @@ func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 		b.alloc(in, false)
 	}
 	var principal, user, grant, request *ast.Term
+	built := false // a part was built here, so the whole input is new
 	if m.has(fPrincipal) {
 		if pc == nil {
 			principal = b.principal(&in.Principal)
 		} else if principal = pc.principal(in.Principal); principal == nil {
 			principal = newBuilder(m, 6, 0).principal(&in.Principal)
 			pc.putPrincipal(in.Principal, principal)
+			built = true
 		}
 	}
 	if u := in.User; u != nil && m.has(fUser) {
@@ -74,6 +76,7 @@ func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 		} else if user = pc.user(*u); user == nil {
 			user = newBuilder(m, 4, 0).user(u)
 			pc.putUser(*u, user)
+			built = true
 		}
 	}
 	if g := in.Grant; g != nil && m.has(fGrant) {
@@ -82,6 +85,7 @@ func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 		} else if grant = pc.grant(g); grant == nil {
 			grant = newBuilder(m, 10+len(g.Scopes.Models)+len(g.Scopes.Tools), len(g.Scopes.Models)+len(g.Scopes.Tools)).grant(g)
 			pc.putGrant(g, grant)
+			built = true
 		}
 	}
 	if r := in.Request; r != nil && m.has(fRequest) {
@@ -90,12 +94,15 @@ func (in *Input) valueOf(m fieldMask, pc *parts) ast.Value {
 		} else if request = pc.request(r, m); request == nil {
 			request = newBuilder(m, 10+len(r.Tools)+len(r.ToolResults), len(r.Tools)+len(r.ToolResults)).request(r)
 			pc.putRequest(r, m, request)
+			built = true
 		}
 	}
 	// The whole input repeats when its parts do: reuse it too, unless it
-	// has a chain (a list, not a key).
+	// has a chain (a list, not a key). It is kept from the second time its
+	// parts are seen, so that a one-off input (a grant's first request)
+	// costs no more than building it.
 	var key inputKey
-	reuse := pc != nil && (len(in.Chain) == 0 || !m.has(fChain))
+	reuse := pc != nil && !built && (len(in.Chain) == 0 || !m.has(fChain))
 	if reuse {
 		key = inputKey{principal: principal, user: user, grant: grant, request: request}
 		if m.has(fAction) {
