@@ -1,5 +1,5 @@
 // Package policy is Portcullis's policy decision point: OPA v1 embedded as a
-// Go library, one prepared query (data.portcullis.decision) for every action
+// Go library, one compiled query (data.portcullis.decision) for every action
 // the gateway authorizes, a decision cache, and hot reload of the bundle.
 //
 // Start an engine on the embedded default bundle, or on a directory of
@@ -47,7 +47,8 @@
 //
 // The engine builds only the input fields the bundle's rules refer to, and
 // reuses the values of principals, users, grants and requests it has built
-// before; a bundle sees every field it reads (docs/policy.md, "Input").
+// before (and whole inputs once those repeat); a bundle sees every field it
+// reads (docs/policy.md, "Input").
 //
 // Rules in TablesPackage (data.portcullis.tables) are lookup tables derived
 // from data alone: the engine evaluates them once per load and serves them as
