@@ -73,12 +73,7 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 			return out, nil
 		})
 	case !sse && res.StatusCode < 300 && x.req.API != APIEmbeddings:
-		// The answer is read and its body closed before its tool calls
-		// are decided, and closing it ends the attempt's context: the
-		// decisions must not inherit that end (policy would refuse them
-		// as cancelled). The policy engine bounds them on its own.
-		decideCtx := context.WithoutCancel(ctx)
-		return g.replaceBody(ctx, res, x, func(b []byte) ([]byte, error) { return g.inspectJSON(decideCtx, x, b) })
+		return g.replaceBody(ctx, res, x, func(b []byte) ([]byte, error) { return g.inspectJSON(ctx, x, b) })
 	}
 	t := newCodecTap(res.Body, sse, a.codec(x), func(t *tap) {
 		x.usage = t.usage
@@ -155,7 +150,14 @@ func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byt
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	x.usage, x.calls = usage, toolCalls(calls)
-	check := g.toolCallCheck(ctx, x)
+	if len(calls) == 0 {
+		return b, nil
+	}
+	// The answer was read and its body closed before its tool calls are
+	// decided, and closing it ends the attempt's context: the decisions
+	// must not inherit that end (policy would refuse them as cancelled).
+	// The policy engine bounds them on its own.
+	check := g.toolCallCheck(context.WithoutCancel(ctx), x)
 	for _, c := range calls {
 		if err := check(c.name); err != nil {
 			return nil, err
