@@ -35,6 +35,10 @@ func TestInputShape(t *testing.T) {
 			[]fieldMask{fApproval, fApprovalUser, fApprovalID}, []fieldMask{fChain}},
 		{"with target", `r if { s with input.action as "x" }
 s if true`, []fieldMask{fAction}, []fieldMask{fPrincipal}},
+		{"rule head", `r := input.tool.name`,
+			[]fieldMask{fTool, fToolName}, []fieldMask{fToolServer}},
+		{"function argument", `f(x) := x
+r := f(input.approval.id)`, []fieldMask{fApproval, fApprovalID}, []fieldMask{fApprovalUser}},
 		{"deeper than the contract", `r if input.request.model.x`,
 			[]fieldMask{fRequestModel}, []fieldMask{fRequestAPI}},
 	} {
