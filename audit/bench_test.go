@@ -35,6 +35,13 @@ func report(b *testing.B, l *Log, cpu0 time.Duration) {
 	}
 }
 
+// asyncWriter marks the benchmark case of one goroutine using AppendAsync
+// with up to asyncWindow records in flight.
+const (
+	asyncWriter = -1 << 20
+	asyncWindow = 256
+)
+
 // BenchmarkAppend measures durable appends (write + fsync before Append
 // returns) with one writer and with 64 concurrent writers sharing fsyncs.
 func BenchmarkAppend(b *testing.B) {
@@ -46,6 +53,7 @@ func BenchmarkAppend(b *testing.B) {
 	}{
 		{"writers=1/fsync", 0, false, 0},
 		{"writers=1/batch=64/fsync", -64, false, 0},
+		{"writers=1/async/fsync", asyncWriter, false, 0},
 		{"writers=64/fsync", 64, false, 0},
 		{"writers=64/fsync/nolinger", 64, false, -1},
 		{"writers=64/nosync", 64, true, 0},
@@ -55,7 +63,7 @@ func BenchmarkAppend(b *testing.B) {
 			ev := benchEvent()
 			ctx := context.Background()
 			cpu0 := cpuTime()
-			if n := -bc.writers; n > 0 {
+			if n := -bc.writers; n > 0 && bc.writers != asyncWriter {
 				evs := make([]*Event, n)
 				for i := range evs {
 					evs[i] = ev
@@ -69,6 +77,31 @@ func BenchmarkAppend(b *testing.B) {
 				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
 				b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N*n), "cpu-µs/record")
 				b.ReportMetric(float64(l.Size())/float64(max(l.syncs.Load(), 1)), "records/fsync")
+				return
+			}
+			if bc.writers == asyncWriter {
+				// One goroutine keeps up to asyncWindow records in flight,
+				// waiting for the oldest when the window is full.
+				window := make([]*Pending, 0, asyncWindow)
+				for b.Loop() {
+					if len(window) == asyncWindow {
+						if _, err := window[0].Wait(ctx); err != nil {
+							b.Fatal(err)
+						}
+						window = append(window[:0], window[1:]...)
+					}
+					p, err := l.AppendAsync(ev)
+					if err != nil {
+						b.Fatal(err)
+					}
+					window = append(window, p)
+				}
+				for _, p := range window {
+					if _, err := p.Wait(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				report(b, l, cpu0)
 				return
 			}
 			if bc.writers == 0 {
