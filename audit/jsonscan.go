@@ -87,6 +87,9 @@ type jsonScanner struct {
 }
 
 func (s *jsonScanner) space() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return // the common case: records have no whitespace
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
