@@ -142,12 +142,9 @@ func parseHeader(line []byte) (header, error) {
 	if len(rest) < 2*HashSize {
 		return h, errors.New("prev is too short")
 	}
-	for _, c := range rest[:2*HashSize] {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return h, errors.New("prev is not 64 lowercase hex digits")
-		}
+	if !decodeLowerHex(h.prev[:], rest[:2*HashSize]) {
+		return h, errors.New("prev is not 64 lowercase hex digits")
 	}
-	hex.Decode(h.prev[:], rest[:2*HashSize])
 	rest, ok = bytes.CutPrefix(rest[2*HashSize:], []byte(bodyKey))
 	if !ok {
 		return h, errors.New(`prev is not followed by ",`)
@@ -177,4 +174,35 @@ func ParseRecord(line []byte) (*Record, error) {
 		return nil, fmt.Errorf("audit: parse record %d event: %w", h.seq, err)
 	}
 	return r, nil
+}
+
+// lowerHex maps '0'–'9' and 'a'–'f' to their values and every other byte
+// to 0xff.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// decodeLowerHex decodes src, 2*len(dst) lowercase hex digits, into dst in
+// one pass; it reports false if any byte is not one (dst is then partly
+// written).
+func decodeLowerHex(dst, src []byte) bool {
+	if len(src) != 2*len(dst) {
+		return false
+	}
+	var bad byte
+	for i := range dst {
+		hi, lo := lowerHex[src[2*i]], lowerHex[src[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo
+	}
+	return bad&0xf0 == 0
 }

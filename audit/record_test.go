@@ -187,3 +187,25 @@ func TestFormatDocQuotesGolden(t *testing.T) {
 		t.Error("docs/audit-format.md does not quote testdata/checkpoint.golden")
 	}
 }
+
+// TestDecodeLowerHex compares the one-pass decoder with encoding/hex plus a
+// lowercase check, for every byte value at every position.
+func TestDecodeLowerHex(t *testing.T) {
+	src := []byte("0123456789abcdef0123456789abcdef")
+	for pos := range src {
+		for c := range 256 {
+			in := bytes.Clone(src)
+			in[pos] = byte(c)
+			want, err := hex.DecodeString(string(in))
+			wantOK := err == nil && !bytes.ContainsAny(in, "ABCDEF")
+			got := make([]byte, len(in)/2)
+			ok := decodeLowerHex(got, in)
+			if ok != wantOK || (ok && !bytes.Equal(got, want)) {
+				t.Fatalf("decodeLowerHex(%q) = %x, %v; want %x, %v", in, got, ok, want, wantOK)
+			}
+		}
+	}
+	if decodeLowerHex(make([]byte, 2), []byte("abc")) {
+		t.Error("odd length accepted")
+	}
+}
