@@ -75,12 +75,13 @@ type Log struct {
 	log  logrus.FieldLogger
 	lock *os.File // flock'd dir/LOCK
 
-	mu        sync.Mutex
-	cond      *sync.Cond
-	pending   []*entry
-	lingerN   uint64    // run's linger timer generation; a stale timer does not end a later wait
-	lingerT   uint64    // the generation whose timer fired
-	lingerEnd time.Time // when the staged group's linger ends; zero before its first
+	mu         sync.Mutex
+	cond       *sync.Cond
+	pending    []*entry
+	lingerN    uint64    // run's linger timer generation; a stale timer does not end a later wait
+	lingerT    uint64    // the generation whose timer fired
+	lingerEnd  time.Time // when the staged group's linger ends; zero before its first
+	lingerWant int       // while the writer lingers: the arrivals it waits for; else 0
 	// The syncer: run hands it one written group at a time on syncC.
 	syncIdle  bool          // no group is being fsync'd
 	spare     []*entry      // the syncer's last group slice, for reuse
@@ -333,7 +334,11 @@ func (l *Log) enqueue(es []*entry) error {
 		err = ErrClosed
 	default:
 		l.pending = append(l.pending, es...)
-		l.cond.Signal()
+		// A lingering writer waits for lingerWant arrivals: waking it for
+		// each one would cost a context switch per record for nothing.
+		if l.lingerWant == 0 || len(l.pending) >= l.lingerWant {
+			l.cond.Signal()
+		}
 	}
 	l.mu.Unlock()
 	if err != nil {

@@ -125,9 +125,11 @@ func (l *Log) linger() bool {
 		l.cond.Signal()
 		l.mu.Unlock()
 	})
+	l.lingerWant = want
 	for len(l.pending) < want && l.lingerT != gen && !l.closed && l.failed == nil {
 		l.cond.Wait()
 	}
+	l.lingerWant = 0
 	timer.Stop()
 	return len(l.pending) > 0
 }
