@@ -39,6 +39,13 @@
 //
 //	first, err := log.AppendBatch(ctx, events) // durable when it returns
 //
+// One goroutine that produces records one at a time keeps many in flight
+// with AppendAsync and waits for each one's durability later:
+//
+//	p, err := log.AppendAsync(ev)
+//	...
+//	seq, err := p.Wait(ctx) // acknowledged only now
+//
 // Events are encoded in the caller's goroutine, into pooled buffers, by a
 // hand-written encoder that writes exactly the bytes encoding/json would
 // (FuzzAppendEvent holds the two together); the writer only adds the three
@@ -62,6 +69,13 @@
 // seq of their first record (segments/00000000000000000000.log) and rotate at
 // Options.SegmentMaxBytes; the chain runs across them. docs/audit-format.md
 // is the byte-level specification.
+//
+// A segment is written over zeros: the next one is prepared in the
+// background (segments/next.tmp, 1 MiB after Open, doubling up to
+// SegmentMaxBytes), so a group's fdatasync commits no size change and no
+// block allocation. The newest segment of an open or crashed log therefore
+// ends in NUL padding, which every reader stops at; rotation and Close cut
+// it.
 //
 // # Tree, checkpoints and proofs
 //
@@ -89,8 +103,10 @@
 //
 // # Crashes
 //
-// Open scans the last segment. A torn tail (bytes after the last newline, or
-// trailing lines that do not parse) is copied to torn/, cut off, and recorded
+// Open scans the last segment. A torn tail (bytes after the last newline,
+// trailing lines that do not parse, or a line holding a NUL — a page of an
+// unacknowledged group that never reached the disk) is copied to torn/,
+// cut off (zeroed in a preallocated segment), and recorded
 // by a "recovery" record giving the offset, byte count and SHA-256 of what was
 // cut. Anything else that does not chain makes Open fail with ErrCorrupt: the
 // log is never rewritten behind the auditor's back.
