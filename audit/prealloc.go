@@ -131,6 +131,18 @@ const (
 
 var zeroChunk [fillChunk]byte
 
+// writeZeros writes zeros over bytes [from, to) of f.
+func writeZeros(f io.WriterAt, from, to int64) error {
+	for off := from; off < to; {
+		n := min(int64(len(zeroChunk)), to-off)
+		if _, err := f.WriteAt(zeroChunk[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	return nil
+}
+
 func (p *preparer) fill(done chan struct{}, size int64) {
 	err := p.fillFile(size)
 	if err != nil {

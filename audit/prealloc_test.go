@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,21 +148,9 @@ func TestPreallocGrows(t *testing.T) {
 		f.Close()
 	}
 	want := []int64{1 << 20, 2 << 20, 4 << 20, 5 << 20, 5 << 20}
-	if !slicesEqual(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("prepared sizes: got %v, want %v", got, want)
 	}
-}
-
-func slicesEqual(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // crashImage copies the files of the open log in dir, as a crash would

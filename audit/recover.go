@@ -193,12 +193,8 @@ func (l *Log) cut(f *os.File, name string, from, to int64, padded bool) (*cut, e
 		return nil, fmt.Errorf("audit: open: save torn tail: %w", err)
 	}
 	if padded {
-		for off := from; off < to; {
-			n := min(int64(len(zeroChunk)), to-off)
-			if _, err := f.WriteAt(zeroChunk[:n], off); err != nil {
-				return nil, fmt.Errorf("audit: open: clear torn tail: %w", err)
-			}
-			off += n
+		if err := writeZeros(f, from, to); err != nil {
+			return nil, fmt.Errorf("audit: open: clear torn tail: %w", err)
 		}
 	} else if err := f.Truncate(from); err != nil {
 		return nil, fmt.Errorf("audit: open: truncate torn tail: %w", err)

@@ -399,13 +399,7 @@ func (l *Log) unwrite(end int64) {
 	if end > w.fileEnd {
 		_ = w.f.Truncate(w.fileEnd)
 	}
-	for off := w.segSize; off < min(end, w.fileEnd); {
-		n := min(int64(len(zeroChunk)), min(end, w.fileEnd)-off)
-		if _, err := w.f.WriteAt(zeroChunk[:n], off); err != nil {
-			return
-		}
-		off += n
-	}
+	_ = writeZeros(w.f, w.segSize, min(end, w.fileEnd))
 }
 
 // sync fsyncs segment f, unless the log runs without fsync.
