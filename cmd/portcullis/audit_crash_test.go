@@ -161,9 +161,11 @@ func TestSIGKILLUnderLoadLosesNoAcknowledgedRecord(t *testing.T) {
 	}
 	t.Logf("%d requests acknowledged before SIGKILL, %d failed", n, failures)
 
-	// Restart: recovery, then a clean stop signs a final checkpoint.
+	// Restart: recovery, a checkpoint signed before serving, then a clean
+	// stop signs a final checkpoint.
 	client.Transport.(*http.Transport).CloseIdleConnections()
 	gw = startGateway(t, bin, dataDir, addr)
+	first := getCheckpoint(t, client, url)
 	gw.stop(t, syscall.SIGTERM)
 
 	auditDir := filepath.Join(dataDir, "audit")
@@ -185,6 +187,21 @@ func TestSIGKILLUnderLoadLosesNoAcknowledgedRecord(t *testing.T) {
 			t.Errorf("acknowledged request %s has no decision record", id)
 		}
 	}
+	// The restart's first checkpoint, signed before it served, ends with its
+	// startup record (the last record but the shutdown record), so it also
+	// covers a recovery record written before it.
+	var starts []uint64
+	if err := audit.ScanRecords(auditDir, func(r audit.RawRecord) error {
+		if bytes.Contains(r.Line, []byte(`"type":"startup"`)) {
+			starts = append(starts, r.Seq)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(starts) != 2 || first.Size != starts[1]+1 {
+		t.Errorf("first checkpoint after the restart has size %d; startup records at %v", first.Size, starts)
+	}
 
 	vkey := strings.TrimSpace(runBin(t, 0, bin, "audit", "key", "--key-file", auditDir+".signing-key"))
 	out := runBin(t, 0, bin, "audit", "verify", auditDir, "--key", vkey)
@@ -195,16 +212,8 @@ func TestSIGKILLUnderLoadLosesNoAcknowledgedRecord(t *testing.T) {
 	// A third start serves the checkpoint signed at the last shutdown; an
 	// auditor keeps it and verifies the log against it.
 	gw = startGateway(t, bin, dataDir, addr)
-	resp, err := client.Get(url + "/v1/audit/checkpoint")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ckpt, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	ckpt := getCheckpointNote(t, client, url)
 	gw.stop(t, syscall.SIGTERM)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
-		t.Fatalf("GET /v1/audit/checkpoint: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), ckpt)
-	}
 	kept := filepath.Join(tmp, "kept.checkpoint")
 	if err := os.WriteFile(kept, ckpt, 0o600); err != nil {
 		t.Fatal(err)
@@ -215,6 +224,36 @@ func TestSIGKILLUnderLoadLosesNoAcknowledgedRecord(t *testing.T) {
 }
 
 // runBin runs the binary and checks its exit status.
+// getCheckpointNote fetches the signed checkpoint the gateway serves.
+func getCheckpointNote(t *testing.T, client *http.Client, url string) []byte {
+	t.Helper()
+	resp, err := client.Get(url + "/v1/audit/checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Fatalf("GET /v1/audit/checkpoint: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), ckpt)
+	}
+	return ckpt
+}
+
+// getCheckpoint fetches and parses the served checkpoint (signature not
+// checked here; audit verify does that).
+func getCheckpoint(t *testing.T, client *http.Client, url string) audit.Checkpoint {
+	t.Helper()
+	body, _, ok := strings.Cut(string(getCheckpointNote(t, client, url)), "\n\n")
+	if !ok {
+		t.Fatal("served checkpoint is not a signed note")
+	}
+	c, err := audit.ParseCheckpoint(body + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func runBin(t *testing.T, wantStatus int, bin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)

@@ -26,8 +26,8 @@ checkpoint. Anyone with the gateway's verifier key can check it offline with
 'portcullis audit check-proof'. It reads DIR without locking it, so it works
 beside a running gateway.
 
-The record must be covered by a checkpoint: the gateway signs one every
-audit.checkpoint_interval and at shutdown.`,
+The record must be covered by a checkpoint: the gateway signs one at
+startup, every audit.checkpoint_interval and at shutdown.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("seq") {
@@ -54,7 +54,7 @@ func proveFromDir(dir string, seq uint64) (*audit.Proof, error) {
 		return nil, err
 	}
 	if len(ckpts) == 0 {
-		return nil, fmt.Errorf("audit prove: %s has no signed checkpoint yet; the gateway signs one every checkpoint_interval and at shutdown", dir)
+		return nil, fmt.Errorf("audit prove: %s has no signed checkpoint yet; the gateway signs one at startup, every checkpoint_interval and at shutdown", dir)
 	}
 	msg := ckpts[len(ckpts)-1]
 	c, err := parseUnverified(msg)

@@ -161,6 +161,10 @@ func serve(ctx context.Context, f serveFlags, out interface{ Write([]byte) (int,
 		g.log.WithField("listen", ops.Addr().String()).Info("ops listener: /metrics /healthz /readyz")
 		go g.serveOps(ctx, ops, g.registry)
 	}
+	// The first checkpoint before serving: it covers the startup record
+	// and, after a crash, the recovery record, so the checkpoint endpoint
+	// and `audit prove` work from the start, not after one interval.
+	g.signCheckpoint(g.signer)
 	go g.signCheckpoints(ctx, g.signer, g.cfg.Audit.CheckpointInterval)
 	g.log.WithFields(logrus.Fields{"origin": g.signer.Name(), "verifier_key": g.verifierKey}).Info("audit checkpoints are signed; auditors verify them with this key")
 	go g.watchSVID(ctx, 10*time.Second)
