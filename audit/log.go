@@ -83,14 +83,15 @@ type Log struct {
 	lingerEnd  time.Time // when the staged group's linger ends; zero before its first
 	lingerWant int       // while the writer lingers: the arrivals it waits for; else 0
 	// The syncer: run hands it one written group at a time on syncC.
-	syncIdle  bool          // no group is being fsync'd
-	spare     []*entry      // the syncer's last group slice, for reuse
-	lastGroup int           // records in the syncer's last group
-	syncC     chan syncReq  // capacity 1
-	treeDone  chan error    // run tells the syncer the group it handed over is in the tree
-	syncDone  chan struct{} // closed when the syncer exits
-	closed    bool
-	failed    error // wraps ErrFailed once set
+	syncIdle    bool          // no group is being fsync'd
+	spare       []*entry      // the syncer's last group slice, for reuse
+	lastGroup   int           // records in the syncer's last group
+	syncC       chan syncReq  // capacity 1
+	treeDone    chan error    // run tells the syncer the group it handed over is in the tree
+	syncStarted chan struct{} // the syncer tells run it is starting a handshake group's fsync
+	syncDone    chan struct{} // closed when the syncer exits
+	closed      bool
+	failed      error // wraps ErrFailed once set
 
 	size     atomic.Uint64 // records durably written (= next seq)
 	staged   atomic.Uint64 // records given a seq by the writer
@@ -175,6 +176,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.cond = sync.NewCond(&l.mu)
 	l.syncIdle = true
 	l.syncC, l.syncDone, l.treeDone = make(chan syncReq, 1), make(chan struct{}), make(chan error, 1)
+	l.syncStarted = make(chan struct{}, 1)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
 	}
