@@ -71,12 +71,23 @@ func parseMessages(body []byte) (messagesCall, *apiError) {
 		return c, errInvalid("", "max_tokens: Field required")
 	case *req.MaxTokens < 1:
 		return c, errInvalid("", "max_tokens: Input should be greater than or equal to 1")
-	case len(req.Messages) == 0:
+	}
+	c, e := readMessagesCall(&req)
+	c.stream, c.convo.maxTokens = req.Stream, *req.MaxTokens
+	return c, e
+}
+
+// readMessagesCall reads what the Messages API and count_tokens share: the
+// model, system, messages, tools and tool_choice, and the scenario
+// directives. The caller has checked the model is there.
+func readMessagesCall(req *messagesRequest) (messagesCall, *apiError) {
+	var c messagesCall
+	if len(req.Messages) == 0 {
 		return c, errInvalid("", "messages: at least one message is required")
 	}
-	c.model, c.stream = *req.Model, req.Stream
+	c.model = *req.Model
 	cv := &c.convo
-	cv.model, cv.maxTokens = c.model, *req.MaxTokens
+	cv.model = c.model
 	sys, err := antSystem(req.System)
 	if err != nil {
 		return c, errInvalid("", "system: "+err.Error())

@@ -23,15 +23,19 @@
 //	POST /v1/embeddings        OpenAI embeddings: float or base64 vectors
 //	GET  /v1/models[/ID]       OpenAI's list (Anthropic's when x-api-key or anthropic-version is sent)
 //	POST /v1/messages          Anthropic Messages: JSON, or its SSE events
+//	POST /v1/messages/count_tokens
+//	                           Anthropic token counting: {"input_tokens": N}
 //
 // Authentication: when Options.APIKey is set, OpenAI endpoints want
 // "Authorization: Bearer KEY" and Anthropic endpoints "x-api-key: KEY" (or
-// the bearer form, which anthropic-sdk-go's WithAPIKey sends);
-// anything else is a 401 in that provider's error shape. Anthropic requests
-// must also carry "anthropic-version" and "max_tokens", as the real API
-// demands. Models: ids beginning "claude" are served only by /v1/messages,
-// ids containing "embedding" only by /v1/embeddings, the rest only by the
-// OpenAI chat and Responses endpoints; others are 404 model_not_found.
+// the bearer form, which anthropic-sdk-go's WithAPIKey sends); anything
+// else is a 401 in that provider's error shape. Anthropic requests must also
+// carry "anthropic-version", and Messages requests "max_tokens", as the real
+// API demands; count_tokens refuses "max_tokens" and "stream" ("Extra inputs
+// are not permitted"), as the real API does. Models: ids beginning "claude"
+// are served only by /v1/messages and its count_tokens, ids containing
+// "embedding" only by /v1/embeddings, the rest only by the OpenAI chat and
+// Responses endpoints; others are 404 model_not_found.
 //
 // # Answers
 //
@@ -47,6 +51,10 @@
 // stop_reason "max_tokens", Responses status "incomplete"). Ids carry the
 // request's sequence number ("chatcmpl-fake000…0042", "msg_fake…",
 // "call_fake…", "toolu_fake…"); "created" comes from Options.Clock.
+//
+// Token counts: count_tokens answers {"input_tokens": N} with N the prompt
+// tokens the Messages answer reports for the same system, messages and
+// tools: a fake count, derived from byte lengths, not a tokenizer's.
 //
 // Tool calls: when the request offers tools, the fake calls one if
 // tool_choice forces it ("required" or a named function; Anthropic "any" or

@@ -101,6 +101,25 @@ func FuzzMessages(f *testing.F) {
 	})
 }
 
+func FuzzCountTokens(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}`,
+		`{"model":"claude-sonnet-4-5","system":"s","thinking":{"type":"enabled","budget_tokens":1024},"tools":[{"name":"t","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":[{"type":"text","text":"[fake:slow=1]"}]}]}`,
+		`{"model":"claude-haiku-4-5","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	h := http.Header{"Anthropic-Version": {"2023-06-01"}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if c, err := parseCountTokens(body); err == nil {
+			if c.model == "" || c.stream || c.convo.maxTokens != 0 {
+				t.Fatalf("accepted %+v", c)
+			}
+		}
+		serveFuzz(t, "/v1/messages/count_tokens", h, body)
+	})
+}
+
 func FuzzResponses(f *testing.F) {
 	for _, s := range []string{
 		`{"model":"gpt-4o","input":"hi"}`,

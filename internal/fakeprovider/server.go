@@ -294,6 +294,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.only(http.MethodPost, x.responses)
 	case r.URL.Path == "/v1/messages":
 		x.only(http.MethodPost, x.messages)
+	case r.URL.Path == "/v1/messages/count_tokens":
+		x.only(http.MethodPost, x.countTokens)
 	case r.URL.Path == "/v1/models":
 		x.only(http.MethodGet, x.listModels)
 	case strings.HasPrefix(r.URL.Path, "/v1/models/"):
