@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 )
@@ -30,6 +29,8 @@ func adapterFor(api API, format string) *adapter {
 		return &adapter{path: "/embeddings", body: nativeBody, codec: func(*exchange) sseCodec { return chatCodec{} }}
 	case api == APIAnthropicMessages && format == FormatAnthropic:
 		return &adapter{path: "/messages", body: nativeBody, codec: func(*exchange) sseCodec { return &messagesCodec{} }}
+	case api == APICountTokens && format == FormatAnthropic:
+		return countTokensAdapter()
 	case api == APIChatCompletions && format == FormatAnthropic:
 		return &adapter{path: "/messages", translated: true,
 			body: func(x *exchange, rt *Route) ([]byte, error) {
@@ -95,7 +96,7 @@ func (g *Gateway) plans(x *exchange) ([]*plan, error) {
 		a := adapterFor(x.req.API, rt.Provider.Format)
 		if a == nil {
 			if i == 0 {
-				return nil, fmt.Errorf("the model %q is served by a provider of format %q, which cannot serve the %s API", x.req.Model, rt.Provider.Format, x.req.API)
+				return nil, noAdapterError(x, rt)
 			}
 			continue
 		}

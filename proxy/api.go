@@ -8,4 +8,5 @@ var apiParsers = map[string]func(body, digestKey []byte) (*LLMRequest, error){
 	"/v1/responses":        ParseResponsesRequest,
 	"/v1/embeddings":       ParseEmbeddingsRequest,
 	"/v1/messages":         ParseMessagesRequest,
+	countTokensPath:        ParseCountTokensRequest,
 }

@@ -22,8 +22,8 @@ import (
 // budget refuses (429) and an error when the store cannot answer (503).
 func (g *Gateway) reserveBudget(ctx context.Context, x *exchange) (string, error) {
 	tc := x.task
-	if tc == nil || tc.grant == nil || g.grants == nil {
-		return "", nil
+	if tc == nil || tc.grant == nil || g.grants == nil || x.req.API == APICountTokens {
+		return "", nil // a count spends no tokens: nothing to reserve or settle
 	}
 	gr := tc.grant
 	budgets := []store.Budget{{Key: store.GrantBudget(gr.ID), Limit: int64(gr.Scopes.MaxTokens), Expires: gr.ExpiresAt()}}

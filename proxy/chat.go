@@ -41,6 +41,10 @@ type exchange struct {
 
 	task     *taskContext // grant and user context (grantcheck.go)
 	approval *gateResult  // the approval step's outcome, if it ran (approval.go)
+
+	// inputTokens is a count_tokens answer's count (counttokens.go): not
+	// usage, as counting spends no tokens.
+	inputTokens *int64
 }
 
 // serveLLM serves every model API (apiParsers): parse → route → decide →
@@ -174,7 +178,9 @@ func (g *Gateway) applyObligations(x *exchange) (msg, reason string) {
 			}
 		}
 	}
-	if ob.MaxTokens > 0 && (x.req.MaxTokens == 0 || x.req.MaxTokens > ob.MaxTokens) {
+	// A count generates nothing: an output cap has nothing to cap, and
+	// count_tokens refuses a max_tokens field.
+	if ob.MaxTokens > 0 && x.req.API != APICountTokens && (x.req.MaxTokens == 0 || x.req.MaxTokens > ob.MaxTokens) {
 		x.capTokens = ob.MaxTokens
 		x.req.MaxTokens = ob.MaxTokens
 	}
@@ -267,6 +273,9 @@ func (g *Gateway) completionEvent(x *exchange) *audit.Event {
 	}
 	if len(x.attempts) > 0 {
 		ev.Detail["attempts"] = attemptList(x.attempts)
+	}
+	if x.inputTokens != nil {
+		ev.Detail["input_tokens"] = *x.inputTokens
 	}
 	if x.usage != nil {
 		ev.Usage = &audit.Usage{PromptTokens: x.usage.PromptTokens, CompletionTokens: x.usage.CompletionTokens, TotalTokens: x.usage.TotalTokens}

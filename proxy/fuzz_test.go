@@ -13,7 +13,8 @@ func FuzzParseRequests(f *testing.F) {
 	f.Add(uint8(1), []byte(`{"model":"m","input":[{"type":"function_call","call_id":"c","name":"f"},{"type":"function_call_output","call_id":"c","output":"r"}]}`))
 	f.Add(uint8(2), []byte(`{"model":"m","input":[[1,2],[3]]}`))
 	f.Add(uint8(3), []byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`))
-	parsers := []func([]byte, []byte) (*LLMRequest, error){ParseChatRequest, ParseResponsesRequest, ParseEmbeddingsRequest, ParseMessagesRequest}
+	f.Add(uint8(4), []byte(`{"model":"m","system":"s","thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`))
+	parsers := []func([]byte, []byte) (*LLMRequest, error){ParseChatRequest, ParseResponsesRequest, ParseEmbeddingsRequest, ParseMessagesRequest, ParseCountTokensRequest}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		req, err := parsers[int(which)%len(parsers)](body, testKey)
 		if err != nil {
@@ -21,6 +22,32 @@ func FuzzParseRequests(f *testing.F) {
 		}
 		if req.Model == "" || req.MaxTokens < 0 || req.Messages < 1 || len(req.Digest) != 64 {
 			t.Fatalf("accepted a request without its invariants: %+v", req)
+		}
+		if req.API == APICountTokens && (req.MaxTokens != 0 || req.Stream) {
+			t.Fatalf("a count with an output cap or a stream: %+v", req)
+		}
+	})
+}
+
+// FuzzReadTokenCount: a count_tokens answer is accepted only as an object
+// with unique keys and a non-negative integer input_tokens, which a strict
+// decoder reads the same.
+func FuzzReadTokenCount(f *testing.F) {
+	f.Add([]byte(`{"input_tokens":42}`))
+	f.Add([]byte(`{"input_tokens":1,"context_management":{"original_input_tokens":2}}`))
+	f.Add([]byte(`{"input_tokens":1,"Input_tokens":2}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		n, err := readTokenCount(body)
+		if err != nil {
+			return
+		}
+		var m map[string]json.RawMessage
+		if n < 0 || json.Unmarshal(body, &m) != nil {
+			t.Fatalf("accepted %d from %q", n, body)
+		}
+		var exact int64
+		if json.Unmarshal(m["input_tokens"], &exact) != nil || exact != n {
+			t.Fatalf("read %d from %q, whose input_tokens is %s", n, body, m["input_tokens"])
 		}
 	})
 }

@@ -55,8 +55,19 @@ func ParseMessagesRequest(body, digestKey []byte) (*LLMRequest, error) {
 	case len(b.Messages) == 0:
 		return nil, errNoMessages
 	}
-	req := &LLMRequest{API: APIAnthropicMessages, Model: b.Model, Stream: b.Stream, MaxTokens: *b.MaxTokens,
-		Messages: len(b.Messages), PromptBytes: len(b.System)}
+	req := &LLMRequest{API: APIAnthropicMessages, Model: b.Model, Stream: b.Stream, MaxTokens: *b.MaxTokens}
+	if err := readMessagesPrompt(req, &b, digestKey); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// readMessagesPrompt fills req's prompt metadata from a Messages-shaped body
+// (the Messages API's and count_tokens'): message count, prompt bytes, the
+// keyed digest of system and messages, offered tools and the tools whose
+// results the messages carry. Equal prompts get equal digests on both APIs.
+func readMessagesPrompt(req *LLMRequest, b *messagesBody, digestKey []byte) error {
+	req.Messages, req.PromptBytes = len(b.Messages), len(b.System)
 	for _, t := range b.Tools {
 		if t.Name != "" {
 			req.Tools = append(req.Tools, t.Name)
@@ -78,7 +89,7 @@ func ParseMessagesRequest(body, digestKey []byte) (*LLMRequest, error) {
 		}
 		var blocks []messagesBlock
 		if err := json.Unmarshal(c, &blocks); err != nil {
-			return nil, fmt.Errorf("messages[%d].content: %w", i, err)
+			return fmt.Errorf("messages[%d].content: %w", i, err)
 		}
 		for _, bl := range blocks {
 			switch bl.Type {
@@ -94,5 +105,5 @@ func ParseMessagesRequest(body, digestKey []byte) (*LLMRequest, error) {
 		}
 	}
 	req.Digest = hex.EncodeToString(mac.Sum(nil))
-	return req, nil
+	return nil
 }

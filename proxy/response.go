@@ -137,6 +137,14 @@ func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byt
 	if !isJSONObject(b) {
 		return nil, fmt.Errorf("%w: not a JSON object", errUnreadable)
 	}
+	if x.req.API == APICountTokens {
+		n, err := readTokenCount(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+		}
+		x.inputTokens = &n
+		return b, nil // a count carries no tool call
+	}
 	var err error
 	if x.plan.adapter.translated {
 		b, usage, calls, err = messagesToChat(b, x.caller.start.Unix())
