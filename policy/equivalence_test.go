@@ -76,6 +76,15 @@ func equivalenceInputs() []*Input {
 								in.Grant = &gc
 							}
 							ins = append(ins, in)
+							if len(tools) > 0 {
+								// The same as a token count, which needs no
+								// approval for the tools it lists.
+								count := *in
+								req := *in.Request
+								req.API, req.MaxTokens = "anthropic.count_tokens", 0
+								count.Request = &req
+								ins = append(ins, &count)
+							}
 						}
 					}
 				}

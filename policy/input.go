@@ -76,7 +76,8 @@ func (s Scopes) MarshalJSON() ([]byte, error) {
 
 // Request is the normalized LLM request (prompt text is never included).
 type Request struct {
-	// API is "chat.completions", "responses", "embeddings" or "anthropic.messages".
+	// API is "chat.completions", "responses", "embeddings", "anthropic.messages"
+	// or "anthropic.count_tokens" (a token count: decided as a call of Model).
 	API      string `json:"api"`
 	Model    string `json:"model"`
 	Provider string `json:"provider"`

@@ -64,15 +64,16 @@ r := f(input.approval.id)`, []fieldMask{fApproval, fApprovalID}, []fieldMask{fAp
 }
 
 // TestDefaultBundleShape: the default bundle reads neither the prompt's
-// metadata nor the grant's expiry, so the engine leaves them out.
+// metadata nor the grant's expiry, so the engine leaves them out. It reads
+// the API, to tell a token count from a call (counts_tokens).
 func TestDefaultBundleShape(t *testing.T) {
 	got := newEngine(t, Options{}).state.Load().shape
-	for _, f := range []fieldMask{fRequestPrompt, fGrantExpiresAt, fRequestAPI, fPrincipalName} {
+	for _, f := range []fieldMask{fRequestPrompt, fGrantExpiresAt, fPrincipalName} {
 		if got&f != 0 {
 			t.Errorf("got default shape %#x with %#x, want it left out", got, f)
 		}
 	}
-	for _, f := range []fieldMask{fAction, fGrantScopesModels, fChain, fRequestModel, fRequestTools, fToolServer, fApprovalUser} {
+	for _, f := range []fieldMask{fAction, fGrantScopesModels, fChain, fRequestModel, fRequestAPI, fRequestTools, fToolServer, fApprovalUser} {
 		if !got.has(f) {
 			t.Errorf("got default shape %#x without %#x", got, f)
 		}

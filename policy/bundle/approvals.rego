@@ -3,8 +3,12 @@
 # Data (approvals/data.json, no Rego change to extend it):
 #   data.approvals.tools   tools whose use needs a human approval: a model
 #                          call that offers one to the model (llm.invoke),
-#                          and a call of one through the gateway (tool.call)
-#   data.approvals.models  models every call of which needs an approval
+#                          and a call of one through the gateway (tool.call);
+#                          not a token count (counts_tokens, base.rego),
+#                          which lists tools but lets the model call none
+#   data.approvals.models  models every call of which needs an approval,
+#                          token counts included: a count sends the prompt
+#                          to the model's provider all the same
 #   data.approvals.grant_purposes
 #                          purposes whose grants need an approval to be minted
 #                          or delegated (grant.mint, grant.delegate)
@@ -29,6 +33,7 @@ require_approval if {
 	input.action == "llm.invoke"
 	some t in input.request.tools
 	t in data.approvals.tools
+	not counts_tokens
 }
 
 require_approval if {

@@ -115,3 +115,42 @@ test_agent_grant_decision_carries_approval if {
 	d.allow
 	d.obligations == {"max_tokens": 1024, "tools": ["issue_refund"], "require_approval": true, "provider": ""}
 }
+
+# A token count (request.api anthropic.count_tokens) lists tools but lets
+# the model call none: it needs no approval for them, with or without a
+# grant. A model that needs an approval for every call needs one for counts
+# too: the prompt goes to its provider all the same.
+ap_count(kind, model, tools) := json.patch(ap_llm(kind, model, tools), [{"op": "replace", "path": "/request/api", "value": "anthropic.count_tokens"}])
+
+test_count_needs_no_approval_for_tools if {
+	d := portcullis.decision with input as ap_count("application", "gpt-4o-mini", ["search", "issue_refund"])
+	d == {
+		"allow": true,
+		"reasons": ["model gpt-4o-mini is allowed for applications of tenant acme"],
+		"obligations": {"max_tokens": 0, "require_approval": false, "provider": ""},
+	}
+}
+
+test_count_under_grant_needs_no_approval_for_tools if {
+	inp := object.union(ap_count("agent", "gpt-4o-mini", ["issue_refund"]), {"grant": {
+		"id": "g1", "task": "t1", "purpose": "support", "tenant": "acme",
+		"scopes": {"models": ["gpt-4o-mini"], "tools": ["issue_refund"], "max_tokens": 0},
+		"expires_at": 0,
+	}})
+	d := portcullis.decision with input as inp
+	d.allow
+	d.obligations == {"max_tokens": 1024, "tools": ["issue_refund"], "require_approval": false, "provider": ""}
+}
+
+test_count_of_sensitive_model_requires_approval if {
+	portcullis.require_approval with input as ap_count("human", "o3-mini", [])
+		with data.approvals.models as ["o3-mini"]
+}
+
+# Fail closed: a request that does not say it is a count is a call.
+test_request_without_api_is_no_count if {
+	inp := json.remove(ap_llm("application", "gpt-4o-mini", ["issue_refund"]), ["request/api"])
+	d := portcullis.decision with input as inp
+	d.allow
+	d.obligations.require_approval
+}

@@ -31,7 +31,7 @@ import data.portcullis.tables
 # (tables.rego), exactly as the rules below would:
 #   - llm.invoke without a grant or a user: the whole decision, allow or
 #     deny, is a table entry (tables.plain; tables.plain_approval when an
-#     offered tool needs an approval);
+#     offered tool needs an approval and the request is not a token count);
 #   - the same on behalf of a user the kind's rules allow: the entry, once
 #     the user may use the model;
 #   - llm.invoke under a grant, without a user or tools: the grant's
@@ -82,6 +82,7 @@ decision := d if {
 } else := d if {
 	input.action == "llm.invoke"
 	tables.approval_tools[input.request.tools[_]]
+	not counts_tokens
 	not input.grant
 	not input.user
 	d := tables.plain_approval[input.principal.tenant][input.principal.kind][input.request.model]
@@ -148,6 +149,13 @@ allow_decision := {
 	input.action == "llm.invoke"
 	input.grant
 }
+
+# counts_tokens: the llm.invoke only counts its prompt's tokens (Anthropic's
+# count_tokens, request.api "anthropic.count_tokens"). It is decided as a
+# call of its model (same rules, same tables) but generates nothing, so it
+# can call none of the tools it lists: approvals.rego asks no approval for
+# them. (Defined by equality, so an input without request.api is no count.)
+counts_tokens if input.request.api == "anthropic.count_tokens"
 
 # --- grants -----------------------------------------------------------------
 

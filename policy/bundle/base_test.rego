@@ -270,3 +270,24 @@ test_general_grant_caps if {
 	uncapped := portcullis.decision with input as with_grant(human, grant("acme", ["gpt-4o"], [], 300))
 	uncapped.obligations.max_tokens == 300
 }
+
+# A token count is decided as a call of its model: allowed where the call
+# is, denied where it is, with the same reasons and obligations, whatever
+# the kind, tenant and model.
+test_count_decided_as_its_model_call if {
+	every kind in ["human", "application", "agent"] {
+		every tenant in ["acme", "globex", "initech"] {
+			every model in ["gpt-4o-mini", "o3-mini", "claude-sonnet-4-5", "gpt-9"] {
+				call := llm(kind, tenant, model)
+				count := json.patch(call, [{"op": "replace", "path": "/request/api", "value": "anthropic.count_tokens"}])
+				d := portcullis.decision with input as count
+				d == portcullis.decision with input as call
+			}
+		}
+	}
+}
+
+test_count_allowed_and_denied if {
+	portcullis.decision.allow with input as json.patch(llm("application", "acme", "claude-sonnet-4-5"), [{"op": "replace", "path": "/request/api", "value": "anthropic.count_tokens"}])
+	not portcullis.decision.allow with input as json.patch(llm("agent", "acme", "claude-sonnet-4-5"), [{"op": "replace", "path": "/request/api", "value": "anthropic.count_tokens"}])
+}
