@@ -20,8 +20,14 @@ import (
 	"github.com/portcullis-dev/portcullis/proxy"
 )
 
-// devModels are the model names the fake provider serves in dev mode.
-var devModels = []string{"gpt-4o-mini", "gpt-4o", "o3-mini"}
+// devModels are the model names the fake provider serves in dev mode in
+// the OpenAI format; devAnthropicModels, in the Anthropic format (the same
+// fake speaks both), so that the Messages API and its token counting work
+// without translation.
+var (
+	devModels          = []string{"gpt-4o-mini", "gpt-4o", "o3-mini"}
+	devAnthropicModels = []string{"claude-sonnet-4-5"}
+)
 
 const devSVIDTTL = 24 * time.Hour
 
@@ -85,9 +91,14 @@ func buildDev(ctx context.Context, f serveFlags) (*gateway, error) {
 	}
 	prov := &proxy.Provider{Name: "fake", Format: proxy.FormatOpenAI, BaseURL: u}
 	prov.SetKey(key)
+	ant := &proxy.Provider{Name: "fake-anthropic", Format: proxy.FormatAnthropic, BaseURL: u}
+	ant.SetKey(key)
 	var routes []proxy.Route
 	for _, m := range devModels {
 		routes = append(routes, proxy.Route{Model: m, Provider: prov})
+	}
+	for _, m := range devAnthropicModels {
+		routes = append(routes, proxy.Route{Model: m, Provider: ant})
 	}
 	// The in-tree MCP server, served at /mcp/tools; its bearer token is
 	// read from a file like any configured MCP credential.
@@ -117,6 +128,13 @@ Make a chat completion as the demo app:
     https://localhost:%[1]s/v1/chat/completions \
     -H 'Content-Type: application/json' \
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, Portcullis"}]}'
+
+The Anthropic Messages API (and /v1/messages/count_tokens) with claude-sonnet-4-5:
+
+  curl --cert %[6]s --key %[7]s --cacert %[8]s \
+    https://localhost:%[1]s/v1/messages \
+    -H 'Content-Type: application/json' -H 'anthropic-version: 2023-06-01' \
+    -d '{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"Hello, Portcullis"}]}'
 
 Run a human -> app -> agent task with grants (docs/grants.md):
 

@@ -99,6 +99,28 @@ func TestDevModeAsANewUserWouldRunIt(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from fake gpt-4o-mini") {
 		t.Fatalf("got %d %s", resp.StatusCode, body)
 	}
+	// The printed Messages command, and a token count for the same prompt:
+	// claude-sonnet-4-5 is served in the Anthropic format.
+	if !strings.Contains(banner, "https://localhost:"+port+"/v1/messages \\\n") {
+		t.Errorf("banner lacks the Messages command")
+	}
+	for _, call := range []struct{ path, body, want string }{
+		{"/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"Hello, Portcullis"}]}`, `"text":"Hello from fake claude-sonnet-4-5`},
+		{"/v1/messages/count_tokens", `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Hello, Portcullis"}]}`, `"input_tokens":`},
+	} {
+		req, _ := http.NewRequest("POST", "https://localhost:"+port+call.path, strings.NewReader(call.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("anthropic-version", "2023-06-01")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", call.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), call.want) {
+			t.Fatalf("%s: got %d %s", call.path, resp.StatusCode, body)
+		}
+	}
 	tr.CloseIdleConnections()
 
 	cancel()
@@ -118,8 +140,8 @@ func TestDevModeAsANewUserWouldRunIt(t *testing.T) {
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("audit verify: %v", err)
 	}
-	// startup, decision, completion, shutdown
-	if !strings.Contains(vout.String(), "intact: 4 records") {
+	// startup, a decision and a completion for each of the three calls, shutdown
+	if !strings.Contains(vout.String(), "intact: 8 records") {
 		t.Errorf("verify said %q", vout.String())
 	}
 }
