@@ -73,6 +73,16 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, err.Error())
 		return
 	}
+	// The provider receives the client's bytes (or them with the model
+	// renamed), and reads its keys exactly, first or last; the parsers above
+	// read them as encoding/json does, the last of equal keys and any case.
+	// A body with keys a reader could take as one could be decided as one
+	// request and served as another: refuse it.
+	if err := uniqueKeys(body); err != nil {
+		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest,
+			"ambiguous request body: "+err.Error()+"; the gateway and the provider could read it differently")
+		return
+	}
 	route, err := g.cfg.Router.Lookup(req.Model)
 	if err != nil {
 		g.reject(w, r, c, req, http.StatusNotFound, codeUnknownModel,
