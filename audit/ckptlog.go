@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // checkpointsFile is the checkpoint log: every checkpoint the gateway
@@ -104,12 +105,17 @@ type ckptLog struct {
 	mu     sync.Mutex
 	f      *os.File
 	latest []byte
-	size   uint64 // tree size of latest
+	size   uint64    // tree size of latest
+	root   tlog.Hash // tree root of latest
 }
 
-// openCheckpoints opens dir/checkpoints for appending. An incomplete note at
-// its end (a crash while signing) is cut: it was never served to anyone.
-// Damage anywhere else makes Open fail with ErrCorrupt.
+// openCheckpoints opens dir/checkpoints for appending and reads its latest
+// note, before the segments are recovered: recovery never cuts a record
+// that note covers. An incomplete note at its end (a crash while signing) is
+// cut: it was never served to anyone. Damage anywhere else, or a latest
+// note that is not a checkpoint, makes Open fail with ErrCorrupt; with
+// Options.Verifier, a latest note that does not verify makes it fail with
+// ErrKeyMismatch.
 func (l *Log) openCheckpoints() error {
 	path := filepath.Join(l.dir, checkpointsFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
@@ -138,14 +144,76 @@ func (l *Log) openCheckpoints() error {
 		}
 	}
 	l.ckpt = &ckptLog{f: f}
-	if len(notes) > 0 {
-		last := notes[len(notes)-1].msg
-		l.ckpt.latest = bytes.Clone(last)
-		if body, ok := splitNote(last); ok {
-			if c, err := ParseCheckpoint(body); err == nil {
-				l.ckpt.size = c.Size
-			}
+	if len(notes) == 0 {
+		return nil
+	}
+	last := notes[len(notes)-1]
+	bad := func(format string, args ...any) error {
+		f.Close()
+		l.ckpt.f = nil
+		return &corruptError{&VerifyError{Segment: checkpointsFile, Seq: -1, Offset: last.offset, Reason: fmt.Sprintf(format, args...)}}
+	}
+	body, ok := splitNote(last.msg)
+	if !ok {
+		return bad("latest checkpoint is not a signed note")
+	}
+	c, err := ParseCheckpoint(body)
+	if err != nil {
+		return bad("latest checkpoint: %v", err)
+	}
+	if v := l.opts.Verifier; v != nil {
+		if _, err := OpenCheckpoint(last.msg, v); err != nil {
+			f.Close()
+			l.ckpt.f = nil
+			return &KeyError{Offset: last.offset, Size: c.Size, Key: v.Name(), Err: err}
 		}
+	}
+	l.ckpt.latest, l.ckpt.size, l.ckpt.root = bytes.Clone(last.msg), c.Size, c.Root
+	return nil
+}
+
+// KeyError is Open's refusal when Options.Verifier does not verify the
+// latest stored checkpoint: the signing key was replaced (or the checkpoint
+// log belongs to another log). It wraps ErrKeyMismatch.
+type KeyError struct {
+	Offset int64  // byte offset of the latest note in dir/checkpoints
+	Size   uint64 // its tree size
+	Key    string // the verifier's name
+	Err    error  // why it did not verify
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("audit: %s: the latest checkpoint (size %d, at byte %d) does not verify with key %q: %v; "+
+		"the signing key was replaced or lost: restore the key that signed it, or start a new log directory",
+		checkpointsFile, e.Size, e.Offset, e.Key, e.Err)
+}
+
+func (e *KeyError) Unwrap() []error { return []error{ErrKeyMismatch, e.Err} }
+
+// checkCheckpoint is Open's last check before the log is used: the
+// recovered log must hold at least the records of the latest stored
+// checkpoint, and its tree at that size must have the checkpoint's root.
+// Otherwise records that were acknowledged and signed for are gone or
+// rewritten, and signing on would put the key's name to a fork.
+func (l *Log) checkCheckpoint() error {
+	c := l.ckpt
+	if c.latest == nil {
+		return nil
+	}
+	n := l.Size()
+	if n < c.size {
+		return &corruptError{&VerifyError{Segment: checkpointsFile, Seq: int64(n), Offset: -1, Reason: fmt.Sprintf(
+			"the log holds %d records but checkpoint %d was signed for %d: the log was truncated after checkpoint %d was signed; an operator must investigate (nothing was written)",
+			n, c.size, c.size, c.size)}}
+	}
+	root, err := l.TreeHash(c.size)
+	if err != nil {
+		return fmt.Errorf("audit: open: tree hash at %d: %w", c.size, err)
+	}
+	if root != c.root {
+		return &corruptError{&VerifyError{Segment: checkpointsFile, Seq: -1, Offset: -1, Reason: fmt.Sprintf(
+			"tree hash at size %d is %s, checkpoint %d was signed for %s: the log was rewritten after checkpoint %d was signed; an operator must investigate (nothing was written)",
+			c.size, root, c.size, c.root, c.size)}}
 	}
 	return nil
 }

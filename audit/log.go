@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/mod/sumdb/note"
 )
 
 var (
@@ -23,6 +24,9 @@ var (
 	// ErrCorrupt is wrapped by Open when the log on disk is damaged in a way
 	// that is not a torn tail (run Verify for details).
 	ErrCorrupt = errors.New("audit: log is corrupt")
+	// ErrKeyMismatch is wrapped by Open when Options.Verifier does not
+	// verify the latest stored checkpoint (see KeyError).
+	ErrKeyMismatch = errors.New("audit: stored checkpoints were signed by another key")
 	// ErrTooLarge is wrapped by Append when an event does not fit in MaxLineBytes.
 	ErrTooLarge = errors.New("audit: event too large")
 )
@@ -50,6 +54,11 @@ type Options struct {
 	// batch to queue their next records before it writes (group commit
 	// under steady concurrency). Default 1ms; negative: never wait.
 	MaxLinger time.Duration
+
+	// Verifier, when set, must verify the latest stored checkpoint, or Open
+	// refuses the log (ErrKeyMismatch): pass the verifier of the key that
+	// will sign checkpoints, so a replaced key is noticed at startup.
+	Verifier note.Verifier
 
 	// wrapFile lets internal tests inject write and fsync failures.
 	wrapFile func(segmentFile) segmentFile
@@ -147,13 +156,18 @@ const (
 
 // Open opens (creating if needed) the log in dir and starts its writer.
 //
+// Open first reads the latest signed checkpoint stored in dir/checkpoints.
 // If the last segment ends in a torn record (bytes after the last newline,
-// or trailing complete lines that are not records), Open saves the cut bytes
-// under dir/torn/, truncates them, and appends a "recovery" record saying
-// what was cut. Any other damage (a record that does not chain, a bad record
-// followed by good ones) makes Open fail with an error wrapping ErrCorrupt:
-// the log is never silently rewritten. Open verifies the last segment only;
-// Verify checks everything.
+// or trailing complete lines that are not records) beyond that checkpoint's
+// size, Open saves the cut bytes under dir/torn/, truncates them, and
+// appends a "recovery" record saying what was cut. Any other damage (a
+// record that does not chain, a bad record followed by good ones, a bad
+// line at a seq the checkpoint covers) makes Open fail with an error
+// wrapping ErrCorrupt, and so does a log that, once recovered, is shorter
+// than the checkpoint or whose tree at the checkpoint's size has another
+// root: the log is never silently rewritten, and the key never signs a
+// fork. Open verifies the last segment and the latest checkpoint's root
+// only; Verify checks everything.
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -185,8 +199,13 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.lock = lock
-	cut, err := l.recover()
+	if err := l.openCheckpoints(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	cut, err := l.recover(l.ckpt.size)
 	if err != nil {
+		l.ckpt.close()
 		lock.Close()
 		return nil, err
 	}
@@ -196,19 +215,21 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	if err != nil {
 		l.w.f.Close()
+		l.ckpt.close()
 		lock.Close()
 		return nil, err
 	}
 	l.size.Store(l.w.seq)
 	l.staged.Store(l.w.seq)
 	if l.rd, err = openReader(dir, l.Size); err == nil {
-		if err = l.openCheckpoints(); err != nil {
+		if err = l.checkCheckpoint(); err != nil {
 			l.rd.Close()
 		}
 	}
 	if err != nil {
 		l.w.f.Close()
 		l.w.tree.close()
+		l.ckpt.close()
 		lock.Close()
 		return nil, err
 	}

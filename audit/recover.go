@@ -46,7 +46,10 @@ func corrupt(seg string, line int, seq int64, off int64, format string, args ...
 
 // recover finds the chain head, repairs a torn tail in the last segment and
 // leaves the writer positioned at the end of the log. It returns what it cut.
-func (l *Log) recover() (*cut, error) {
+// signed is the size of the latest stored checkpoint: a record at a lower
+// seq was acknowledged and signed for, so a bad line there is corruption,
+// never a torn tail, and nothing is cut.
+func (l *Log) recover(signed uint64) (*cut, error) {
 	sdir := filepath.Join(l.dir, segmentsDir)
 	if err := os.MkdirAll(sdir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit: open: %w", err)
@@ -117,6 +120,12 @@ func (l *Log) recover() (*cut, error) {
 			h, perr = parseHeader(line)
 		}
 		if perr != nil {
+			if seq < signed {
+				f.Close()
+				return nil, corrupt(last.name, sc.line, int64(seq), off,
+					"%v, but a checkpoint of size %d covers seq %d: a damaged record inside the checkpointed range is corruption, not a torn tail (nothing was cut)",
+					perr, signed, seq)
+			}
 			if badOff < 0 {
 				badOff, badLine, badReason = off, sc.line, perr.Error()
 			}
