@@ -100,6 +100,22 @@ func ReadCheckpoints(dir string) ([][]byte, error) {
 	return out, nil
 }
 
+// HasCheckpoints reports whether dir holds at least one complete stored
+// checkpoint. It reads dir/checkpoints without locking the log: a gateway
+// calls it before Open to tell a fresh log (where a missing signing key may
+// be generated) from one whose key was lost.
+func HasCheckpoints(dir string) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, checkpointsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("audit: read checkpoints: %w", err)
+	}
+	notes, _ := splitCheckpoints(b)
+	return len(notes) > 0, nil
+}
+
 // ckptLog is the writer's side of dir/checkpoints.
 type ckptLog struct {
 	mu     sync.Mutex

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +18,12 @@ import (
 
 // checkpointSigner loads the key that signs audit checkpoints. An explicit
 // audit.signing_key_file must exist; without one the key lives beside the
-// audit directory (<dir>.signing-key) and is generated on first start, named
-// audit.origin or "<hostname>/portcullis-audit".
+// audit directory (<dir>.signing-key). An existing key's name is the origin
+// (audit.origin, when set, must match it). A missing key is generated, named
+// audit.origin or "<hostname>/portcullis-audit", only while the audit
+// directory holds no stored checkpoint: once checkpoints were signed, a new
+// key could not verify them, so a missing key is an error (it was lost or
+// moved).
 func checkpointSigner(a config.Audit) (note.Signer, string, error) {
 	if a.SigningKeyFile != "" {
 		s, vkey, err := audit.LoadKeyFile(a.SigningKeyFile)
@@ -29,6 +35,31 @@ func checkpointSigner(a config.Audit) (note.Signer, string, error) {
 		}
 		return s, vkey, nil
 	}
+	dir := filepath.Clean(a.Dir)
+	path := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".signing-key")
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		s, vkey, err := audit.LoadKeyFile(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("audit.signing_key_file: %w", err)
+		}
+		if a.Origin != "" && s.Name() != a.Origin {
+			return nil, "", fmt.Errorf("audit.origin: %q, but the signing key %s is named %q", a.Origin, path, s.Name())
+		}
+		return s, vkey, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, "", fmt.Errorf("audit.signing_key_file: %w", err)
+	}
+	signed, err := audit.HasCheckpoints(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("audit.dir: %w", err)
+	}
+	if signed {
+		return nil, "", fmt.Errorf("audit.signing_key_file: the signing key %s is missing, but %s holds checkpoints it signed: "+
+			"the key was lost or moved; restore it (or set audit.signing_key_file to where it is now), "+
+			"or start a new log with another audit.dir; a new key would make the stored checkpoints unverifiable", path, dir)
+	}
 	origin := a.Origin
 	if origin == "" {
 		host, err := os.Hostname()
@@ -37,8 +68,10 @@ func checkpointSigner(a config.Audit) (note.Signer, string, error) {
 		}
 		origin = host + "/portcullis-audit"
 	}
-	dir := filepath.Clean(a.Dir)
-	s, vkey, err := audit.LoadOrGenerateKeyFile(filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".signing-key"), origin)
+	if _, err := audit.GenerateKeyFile(path, origin); err != nil {
+		return nil, "", fmt.Errorf("audit.signing_key_file: %w", err)
+	}
+	s, vkey, err := audit.LoadKeyFile(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("audit.signing_key_file: %w", err)
 	}

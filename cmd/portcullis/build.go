@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/identity"
@@ -126,16 +127,20 @@ func (g *gateway) assemble(ctx context.Context, templates []identity.Template, r
 	if err != nil {
 		return fmt.Errorf("audit.digest_key_file: %w", err)
 	}
-	alog, err := audit.Open(cfg.Audit.Dir, audit.Options{Logger: g.log,
-		SegmentMaxBytes: cfg.Audit.SegmentMaxBytes, SegmentMaxAge: cfg.Audit.SegmentMaxAge})
-	if err != nil {
-		return fmt.Errorf("audit.dir: %w", err)
-	}
-	g.audit = alog
-	g.closers = append(g.closers, alog.Close)
 	if g.signer, g.verifierKey, err = checkpointSigner(cfg.Audit); err != nil {
 		return err
 	}
+	verifier, err := note.NewVerifier(g.verifierKey)
+	if err != nil {
+		return fmt.Errorf("audit.signing_key_file: %w", err)
+	}
+	alog, err := audit.Open(cfg.Audit.Dir, audit.Options{Logger: g.log, Verifier: verifier,
+		SegmentMaxBytes: cfg.Audit.SegmentMaxBytes, SegmentMaxAge: cfg.Audit.SegmentMaxAge})
+	if err != nil {
+		return auditOpenError(cfg.Audit.Dir, err)
+	}
+	g.audit = alog
+	g.closers = append(g.closers, alog.Close)
 	g.registry = prometheus.NewRegistry()
 	g.svidRotations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "portcullis_svid_rotations_total",
@@ -222,4 +227,16 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// auditOpenError says what an operator does about a log that audit.Open
+// refused: the gateway never starts on a damaged log or with a replaced key.
+func auditOpenError(dir string, err error) error {
+	switch {
+	case errors.Is(err, audit.ErrKeyMismatch):
+		return fmt.Errorf("audit.dir: %w (refusing to start: restore the signing key that signed %s/checkpoints, or start a new log with another audit.dir)", err, dir)
+	case errors.Is(err, audit.ErrCorrupt):
+		return fmt.Errorf("audit.dir: %w (refusing to start and writing nothing: investigate with `portcullis audit verify %s`; see docs/operations.md, \"Startup refusals\")", err, dir)
+	}
+	return fmt.Errorf("audit.dir: %w", err)
 }
