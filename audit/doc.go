@@ -111,6 +111,19 @@
 // cut. Anything else that does not chain makes Open fail with ErrCorrupt: the
 // log is never rewritten behind the auditor's back.
 //
+// Open reads the latest stored checkpoint first. A record below its size was
+// acknowledged and signed for: a bad line there is ErrCorrupt, never a torn
+// tail, and a recovered log that is shorter than the checkpoint, or whose
+// tree at its size has another root, is ErrCorrupt too, so the key never
+// signs a fork. With Options.Verifier set (the verifier of the signing key),
+// a latest checkpoint that does not verify is ErrKeyMismatch:
+//
+//	log, err := audit.Open(dir, audit.Options{Verifier: verifier})
+//	switch {
+//	case errors.Is(err, audit.ErrCorrupt):     // damaged, truncated or rewritten: investigate
+//	case errors.Is(err, audit.ErrKeyMismatch): // the signing key was replaced
+//	}
+//
 // # Verifying
 //
 // Verify reads a log directory without writing to it, checks every record,
