@@ -173,7 +173,7 @@ func TestAuditOpenWithReplacedKey(t *testing.T) {
 		t.Fatal("Open accepted checkpoints signed by the replaced key")
 	}
 	err = auditOpenError(dir, err)
-	if !errors.Is(err, audit.ErrKeyMismatch) || !strings.Contains(err.Error(), "restore the signing key") {
+	if !errors.Is(err, audit.ErrKeyMismatch) || !strings.Contains(err.Error(), "restore the key that signed it") {
 		t.Errorf("got %v, want ErrKeyMismatch telling the operator to restore the key", err)
 	}
 }

@@ -234,7 +234,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 func auditOpenError(dir string, err error) error {
 	switch {
 	case errors.Is(err, audit.ErrKeyMismatch):
-		return fmt.Errorf("audit.dir: %w (refusing to start: restore the signing key that signed %s/checkpoints, or start a new log with another audit.dir)", err, dir)
+		return fmt.Errorf("audit.dir: %w (refusing to start; see docs/operations.md, \"Startup refusals\")", err)
 	case errors.Is(err, audit.ErrCorrupt):
 		return fmt.Errorf("audit.dir: %w (refusing to start and writing nothing: investigate with `portcullis audit verify %s`; see docs/operations.md, \"Startup refusals\")", err, dir)
 	}
