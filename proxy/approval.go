@@ -127,7 +127,7 @@ func (g *Gateway) park(ctx context.Context, p *parkable) gateResult {
 		return gateResult{status: http.StatusServiceUnavailable, code: codeStore, reason: "approval store unavailable",
 			msg: "this action requires a human approval, and the gateway cannot record the request for one; try again later"}
 	}
-	if err := g.auditApproval(ctx, p.c, "requested", &rec, nil, nil, ""); err != nil {
+	if _, err := g.auditApproval(ctx, p.c, "requested", &rec, nil, nil, ""); err != nil {
 		// Unaudited, the approval must not be usable.
 		_, _ = g.approvals.Store.UpdateApproval(ctx, rec.ID, func(a *store.ApprovalRecord) error {
 			return a.Withdraw(a.Requester, "audit log unavailable", now)
@@ -157,7 +157,7 @@ func (g *Gateway) useApproval(ctx context.Context, p *parkable, id string) gateR
 	if err == nil {
 		want := rec
 		if err = use(&want); err == nil {
-			if aerr := g.auditApproval(ctx, p.c, "used", &want, nil, nil, ""); aerr != nil {
+			if _, aerr := g.auditApproval(ctx, p.c, "used", &want, nil, nil, ""); aerr != nil {
 				return approvalAuditFailed(id)
 			}
 			got, uerr := g.approvals.Store.UpdateApproval(ctx, id, use)
@@ -167,7 +167,7 @@ func (g *Gateway) useApproval(ctx context.Context, p *parkable, id string) gateR
 			if got.ID != "" {
 				rec = got
 			}
-			if aerr := g.auditApproval(ctx, p.c, "not_applied", &rec, nil, map[string]any{"intended_state": string(want.State)}, uerr.Error()); aerr != nil {
+			if _, aerr := g.auditApproval(ctx, p.c, "not_applied", &rec, nil, map[string]any{"intended_state": string(want.State)}, uerr.Error()); aerr != nil {
 				return approvalAuditFailed(id)
 			}
 			err = uerr
@@ -207,13 +207,14 @@ func (g *Gateway) auditRefusedUse(ctx context.Context, p *parkable, id string, r
 	if rec == nil {
 		rec = &store.ApprovalRecord{ID: id}
 	}
-	_ = g.auditApproval(ctx, p.c, "refused", rec, nil, map[string]any{"presented_digest": p.digest, "presented_by": p.c.principal.ID.String()}, why)
+	_, _ = g.auditApproval(ctx, p.c, "refused", rec, nil, map[string]any{"presented_digest": p.digest, "presented_by": p.c.principal.ID.String()}, why)
 }
 
 // auditApproval writes one approval step as an audit record linked to the
 // approval and to the request that was parked.
-// dec, when not nil, is the approval.decide decision behind the step.
-func (g *Gateway) auditApproval(ctx context.Context, c *caller, step string, rec *store.ApprovalRecord, dec *policy.Decision, extra map[string]any, why string) error {
+// dec, when not nil, is the approval.decide decision behind the step. It
+// returns the record's audit seq.
+func (g *Gateway) auditApproval(ctx context.Context, c *caller, step string, rec *store.ApprovalRecord, dec *policy.Decision, extra map[string]any, why string) (uint64, error) {
 	d := map[string]any{
 		"approval_id":       rec.ID,
 		"origin_request_id": rec.RequestID,
@@ -247,11 +248,12 @@ func (g *Gateway) auditApproval(ctx context.Context, c *caller, step string, rec
 	if dec != nil {
 		ev.Decision = &audit.Decision{Allow: dec.Allow, Reasons: nonNilStrings(dec.Reasons), Revision: dec.Revision, CacheHit: dec.CacheHit}
 	}
-	if _, err := g.cfg.Audit.Append(ctx, ev); err != nil {
+	seq, err := g.cfg.Audit.Append(ctx, ev)
+	if err != nil {
 		g.log.WithError(err).WithField("request_id", c.id).Error("audit log unavailable: approval step not recorded")
-		return err
+		return 0, err
 	}
-	return nil
+	return seq, nil
 }
 
 func newApprovalID() string {

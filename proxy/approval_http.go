@@ -95,7 +95,7 @@ func (g *Gateway) settleExpiry(ctx context.Context, c *caller, a store.ApprovalR
 		a.State = store.ApprovalExpired
 		return a
 	}
-	_ = g.auditApproval(ctx, c, "expired", &rec, nil, nil, "")
+	_, _ = g.auditApproval(ctx, c, "expired", &rec, nil, nil, "")
 	return rec
 }
 
@@ -163,10 +163,12 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request, approve
 			d.Allow, d.Reasons = false, []string{"policy evaluation failed"}
 			msg, code = "the policy engine could not decide, so you may not decide this approval (decision id "+c.id+")", codePolicyError
 		}
-		if aerr := g.auditApproval(ctx, c, "decision_refused", &a, &d, map[string]any{"verdict": verdict(approve), "reason": body.Reason}, msg); aerr != nil {
+		seq, aerr := g.auditApproval(ctx, c, "decision_refused", &a, &d, map[string]any{"verdict": verdict(approve), "reason": body.Reason}, msg)
+		if aerr != nil {
 			g.auditUnavailable(w, c.id, aerr)
 			return
 		}
+		setAuditSeq(w, seq)
 		g.approvalError(w, c, http.StatusForbidden, code, msg)
 		return
 	}
@@ -199,10 +201,12 @@ func (g *Gateway) applyApprovalStep(ctx context.Context, w http.ResponseWriter, 
 		g.approvalStepError(w, c, &a, err)
 		return a, false
 	}
-	if aerr := g.auditApproval(ctx, c, string(want.State), &want, dec, nil, ""); aerr != nil {
+	seq, aerr := g.auditApproval(ctx, c, string(want.State), &want, dec, nil, "")
+	if aerr != nil {
 		g.auditUnavailable(w, c.id, aerr)
 		return a, false
 	}
+	setAuditSeq(w, seq)
 	rec, err := g.approvals.Store.UpdateApproval(ctx, a.ID, change)
 	if err == nil {
 		return rec, true
@@ -210,10 +214,12 @@ func (g *Gateway) applyApprovalStep(ctx context.Context, w http.ResponseWriter, 
 	if rec.ID == "" {
 		rec = a // the store could not say how it stands
 	}
-	if aerr := g.auditApproval(ctx, c, "not_applied", &rec, nil, map[string]any{"intended_state": string(want.State)}, err.Error()); aerr != nil {
-		g.auditUnavailable(w, c.id, aerr)
+	seq, aerr = g.auditApproval(ctx, c, "not_applied", &rec, nil, map[string]any{"intended_state": string(want.State)}, err.Error())
+	if aerr != nil {
+		g.auditUnavailable(w, c.id, aerr) // and no AuditSeqHeader: the step was not applied
 		return rec, false
 	}
+	setAuditSeq(w, seq)
 	g.approvalStepError(w, c, &rec, err)
 	return rec, false
 }

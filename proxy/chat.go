@@ -259,10 +259,12 @@ func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, c *caller, req 
 	if req != nil {
 		ev.Request = auditRequest(&exchange{req: req})
 	}
-	if _, err := g.cfg.Audit.Append(r.Context(), ev); err != nil {
+	seq, err := g.cfg.Audit.Append(r.Context(), ev)
+	if err != nil {
 		g.auditUnavailableAs(w, shapeOf(r.URL.Path), c.id, err)
 		return
 	}
+	setAuditSeq(w, seq)
 	g.log.WithFields(logrus.Fields{"request_id": c.id, "spiffe_id": c.principal.ID.String(), "status": status}).Info(msg)
 	g.cfg.Metrics.observeRequest(requestOutcome{api: string(APIChatCompletions), model: "unknown", kind: string(c.principal.Kind),
 		tenant: c.principal.Tenant, decision: "refused", status: status, elapsed: g.clock().Sub(c.start)})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -269,10 +270,12 @@ func (g *Gateway) refuseIdentity(w http.ResponseWriter, r *http.Request, reqID s
 		Status:    http.StatusForbidden,
 		Error:     cause.Error(),
 	}
-	if _, err := g.cfg.Audit.Append(r.Context(), ev); err != nil {
+	seq, err := g.cfg.Audit.Append(r.Context(), ev)
+	if err != nil {
 		g.auditUnavailableAs(w, shapeOf(r.URL.Path), reqID, err)
 		return
 	}
+	setAuditSeq(w, seq)
 	g.log.WithFields(logrus.Fields{"request_id": reqID, "spiffe_id": p.ID.String(), "status": 403}).
 		Warn("refused: caller identity matches no principal template")
 	g.cfg.Metrics.observeRequest(requestOutcome{api: "none", model: "unknown", decision: "refused", status: http.StatusForbidden})
@@ -285,10 +288,28 @@ func (g *Gateway) auditUnavailable(w http.ResponseWriter, reqID string, err erro
 }
 
 // auditUnavailableAs answers 503 in the error format of the client's API.
+// The refusal has no record, so the answer names none: an AuditSeqHeader
+// set for an earlier record of the request is removed.
 func (g *Gateway) auditUnavailableAs(w http.ResponseWriter, shape errorShape, reqID string, err error) {
 	g.log.WithError(err).WithField("request_id", reqID).Error("audit log unavailable: refusing request")
+	w.Header().Del(AuditSeqHeader)
 	writeError(w, apiError{Status: http.StatusServiceUnavailable, Code: codeAuditFailed, RequestID: reqID, Shape: shape,
 		Message: "the gateway cannot record this request in its audit log, so it will not process it; try again later"})
+}
+
+// AuditSeqHeader carries, on every response whose request the gateway
+// recorded, the audit sequence number of the record that decided it: the
+// decision record of an allowed or refused call, the refusal record of a
+// request refused before any decision (unknown identity, limits, bad input,
+// unknown model), the step record of an approval decided through the
+// approvals API. A caller asks for that record's inclusion proof by it. A
+// response without a record (the audit log failed, no route) has none.
+const AuditSeqHeader = "X-Portcullis-Audit-Seq"
+
+// setAuditSeq names the record that decided the response; call it before
+// the status is written.
+func setAuditSeq(w http.ResponseWriter, seq uint64) {
+	w.Header().Set(AuditSeqHeader, strconv.FormatUint(seq, 10))
 }
 
 func newRequestID() string {

@@ -347,8 +347,8 @@ func (g *Gateway) storeUnavailable(w http.ResponseWriter, r *http.Request, a *ac
 		"the gateway cannot reach its grant state, so it refuses rather than guess; try again later")
 }
 
-// auditAction writes the action's record. It returns false, having answered
-// 503, when the audit log cannot take it.
+// auditAction writes the action's record and names it in AuditSeqHeader.
+// It returns false, having answered 503, when the audit log cannot take it.
 func (g *Gateway) auditAction(w http.ResponseWriter, r *http.Request, a *action, status int, refusal string) bool {
 	ad := &audit.Decision{Allow: a.d.Allow && refusal == "", Reasons: a.d.Reasons, Revision: a.d.Revision, CacheHit: a.d.CacheHit}
 	if refusal != "" && (len(ad.Reasons) == 0 || a.d.Allow) {
@@ -362,10 +362,12 @@ func (g *Gateway) auditAction(w http.ResponseWriter, r *http.Request, a *action,
 	if ev.Detail == nil && a.in != nil {
 		ev.Detail = inputDetail(a.in)
 	}
-	if _, err := g.cfg.Audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
+	seq, err := g.cfg.Audit.Append(context.WithoutCancel(r.Context()), ev)
+	if err != nil {
 		g.auditUnavailableAs(w, a.shape, a.c.id, err)
 		return false
 	}
+	setAuditSeq(w, seq)
 	return true
 }
 

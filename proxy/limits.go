@@ -122,10 +122,12 @@ func (g *Gateway) refuseAdmission(w http.ResponseWriter, r *http.Request, reqID 
 		Status:    status,
 	}
 	shape := shapeOf(r.URL.Path)
-	if _, err := g.cfg.Audit.Append(context.WithoutCancel(r.Context()), ev); err != nil {
+	seq, err := g.cfg.Audit.Append(context.WithoutCancel(r.Context()), ev)
+	if err != nil {
 		g.auditUnavailableAs(w, shape, reqID, err)
 		return
 	}
+	setAuditSeq(w, seq)
 	w.Header().Set("Retry-After", "1")
 	writeError(w, apiError{Status: status, Code: code, Message: msg, RequestID: reqID, Shape: shape})
 }

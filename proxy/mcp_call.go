@@ -108,8 +108,11 @@ func (m *mcpSession) listTools(ctx context.Context) (mcp.Result, error) {
 		g.log.WithError(err).WithField("request_id", m.c.id).Warn("MCP upstream unavailable")
 		ev.Decision = &audit.Decision{Allow: false, Reasons: []string{"upstream MCP server unavailable"}}
 		ev.Status, ev.Error = http.StatusBadGateway, err.Error()
-		_, _ = g.cfg.Audit.Append(context.WithoutCancel(ctx), ev)
-		return nil, m.refusal(MCPErrorUpstream, codeUpstream, nil, "", "the MCP server "+m.up.cfg.Name+" is unavailable")
+		var recorded *uint64 // the refusal's record, when the log took it
+		if seq, aerr := g.cfg.Audit.Append(context.WithoutCancel(ctx), ev); aerr == nil {
+			recorded = &seq
+		}
+		return nil, m.refusal(MCPErrorUpstream, codeUpstream, recorded, "", "the MCP server "+m.up.cfg.Name+" is unavailable")
 	}
 	res := &mcp.ListToolsResult{Tools: []*mcp.Tool{}}
 	allowed, hidden := []string{}, []string{}
