@@ -67,7 +67,7 @@ func checkCheckedCompletion(t *testing.T, body []byte) (sure bool) {
 		if !reflect.DeepEqual(u, wu) {
 			t.Fatalf("%q: usage got %+v, want %+v", body, u, wu)
 		}
-		if g, w := toolCalls(calls), toolCalls(wcalls); !reflect.DeepEqual(g, w) {
+		if g, w := toolCalls(calls, tapKey), toolCalls(wcalls, tapKey); !reflect.DeepEqual(g, w) {
 			t.Fatalf("%q: tool calls got %+v, want %+v", body, g, w)
 		}
 	}
@@ -87,7 +87,7 @@ func checkCheckedCompletion(t *testing.T, body []byte) (sure bool) {
 	if !reflect.DeepEqual(gu, wu) {
 		t.Fatalf("%q: usage got %+v, want %+v", body, gu, wu)
 	}
-	if g, w := toolCalls(gcalls), toolCalls(wcalls); !reflect.DeepEqual(g, w) {
+	if g, w := toolCalls(gcalls, tapKey), toolCalls(wcalls, tapKey); !reflect.DeepEqual(g, w) {
 		t.Fatalf("%q: tool calls got %+v, want %+v", body, g, w)
 	}
 	return ok

@@ -2,8 +2,6 @@ package proxy_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -142,7 +140,7 @@ func TestResponsesToolCallRecorded(t *testing.T) {
 		if len(calls) != 1 || get(calls[0].(map[string]any), "name") != "lookup" {
 			t.Errorf("stream=%v: completion tool_calls = %v", stream, recs[len(recs)-1]["tool_calls"])
 		}
-		if d, _ := get(calls[0].(map[string]any), "arguments_digest").(string); d != digest(`{"q":"fake"}`) {
+		if d, _ := get(calls[0].(map[string]any), "arguments_digest").(string); d != argsDigestFor("acme", `{"q":"fake"}`) {
 			t.Errorf("stream=%v: arguments digest = %s", stream, d)
 		}
 	}
@@ -209,7 +207,7 @@ func TestAnthropicMessagesStreamWithTool(t *testing.T) {
 	if len(calls) != 1 || get(calls[0].(map[string]any), "name") != "get_weather" {
 		t.Fatalf("completion tool_calls = %v", recs[1]["tool_calls"])
 	}
-	if d := get(calls[0].(map[string]any), "arguments_digest"); d != digest(string(msg.Content[0].Input)) {
+	if d := get(calls[0].(map[string]any), "arguments_digest"); d != argsDigestFor("acme", string(msg.Content[0].Input)) {
 		t.Errorf("arguments digest %v, want digest of %s", d, msg.Content[0].Input)
 	}
 	if get(recs[1], "usage", "completion_tokens") != float64(msg.Usage.OutputTokens) || msg.Usage.InputTokens == 0 {
@@ -249,9 +247,4 @@ func TestAnthropicErrorShape(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden || !strings.Contains(apiErr.RawJSON(), "permission_error") {
 		t.Fatalf("err = %v, want a 403 permission_error", err)
 	}
-}
-
-func digest(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
 }

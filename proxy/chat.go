@@ -68,7 +68,7 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, "could not read request body: "+err.Error())
 		return
 	}
-	req, err := parse(body, g.cfg.DigestKey)
+	req, err := parse(body, g.digestKey(c.principal.Tenant))
 	if err != nil {
 		g.reject(w, r, c, nil, http.StatusBadRequest, codeBadRequest, err.Error())
 		return

@@ -10,7 +10,7 @@
 //		Policy:   engine,        // *policy.Engine: decides llm.invoke and friends
 //		Audit:    auditLog,      // *audit.Log: durable, hash-chained records
 //		Router:   router,        // model name → provider, upstream model, key
-//		DigestKey: key,          // keys the prompt digest in audit records
+//		DigestKey: key,          // master key: per-tenant keys of audit digests
 //	})
 //	srv, err := proxy.NewServer(gw, tlsConfig, proxy.ServerOptions{HTTP3Port: port}, logger)
 //	go srv.Serve(tcpListener)      // HTTP/2 and HTTP/1.1

@@ -116,7 +116,7 @@ func startGateway(t *testing.T, opts envOptions) *gatewayEnv {
 	logger.Out = testWriter{t}
 	cfg := proxy.Config{
 		Resolver: resolver, Policy: engine, Audit: alog, Router: router, Logger: logger,
-		DigestKey: []byte("test digest key 0123456789"),
+		DigestKey: []byte(harnessDigestKey),
 	}
 	if opts.decider != nil {
 		cfg.Policy = opts.decider

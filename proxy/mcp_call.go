@@ -172,7 +172,7 @@ func (m *mcpSession) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mc
 	m.grantDetail(ev)
 
 	args, argErr := canonicalArgs(p.Arguments)
-	digest := keyedDigest(g.cfg.DigestKey, "portcullis mcp arguments v1", args)
+	digest := keyedDigest(g.digestKey(c.principal.Tenant), "portcullis mcp arguments v1", args)
 	ev.ToolCalls = []audit.ToolCall{{Name: p.Name, ArgumentsDigest: digest}}
 
 	var (
@@ -253,7 +253,7 @@ func (m *mcpSession) callTool(ctx context.Context, p *mcp.CallToolParamsRaw) (mc
 		done.Status, done.Error = http.StatusBadGateway, callErr.Error()
 	default:
 		b, _ := json.Marshal(res)
-		done.Detail["result_digest"] = keyedDigest(g.cfg.DigestKey, "portcullis mcp result v1", b)
+		done.Detail["result_digest"] = keyedDigest(g.digestKey(c.principal.Tenant), "portcullis mcp result v1", b)
 		done.Detail["result_bytes"] = len(b)
 		if res.IsError {
 			done.Detail["is_error"] = true
@@ -311,8 +311,9 @@ func (m *mcpSession) log(tool, refusal string) {
 		"mcp_server": m.up.cfg.Name, "tool": tool, "allow": refusal == "", "refusal": refusal}).Info("mcp tools/call")
 }
 
-// keyedDigest is the hex HMAC-SHA256 of b under the gateway's digest key,
-// domain-separated: the audit log confirms nothing to a reader without it.
+// keyedDigest is the hex HMAC-SHA256 of b under key, the caller's tenant key
+// (tenantKey), domain-separated: hex(HMAC-SHA256(key, domain || 0x00 || b)).
+// The audit log confirms nothing to a reader without the key.
 func keyedDigest(key []byte, domain string, b []byte) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(domain))

@@ -178,8 +178,9 @@ func TestMCPAllowedCallIsAuditedWithDigestsOnly(t *testing.T) {
 		t.Errorf("decision record %v", dec)
 	}
 	digest, _ := dec["tool_calls"].([]any)[0].(map[string]any)["arguments_digest"].(string)
-	if len(digest) != 64 {
-		t.Errorf("arguments digest %q", digest)
+	// Keyed with the caller's tenant key, over the canonical arguments.
+	if want := hmacHex(tenantKeyFor("acme"), "portcullis mcp arguments v1\x00", `{"location":"Reykjavik"}`); digest != want {
+		t.Errorf("arguments digest %q, want %q", digest, want)
 	}
 	if done["status"] != float64(200) || get(done, "detail", "decision_seq") != float64(a.DecisionSeq) ||
 		len(get(done, "detail", "result_digest").(string)) != 64 || done["latency_ms"] == nil {

@@ -113,7 +113,7 @@ func checkScanCompletion(t *testing.T, body []byte) {
 	if !reflect.DeepEqual(gu, wu) {
 		t.Fatalf("%q: usage got %+v, want %+v", body, gu, wu)
 	}
-	if g, w := toolCalls(gc), toolCalls(wc); !reflect.DeepEqual(g, w) {
+	if g, w := toolCalls(gc, tapKey), toolCalls(wc, tapKey); !reflect.DeepEqual(g, w) {
 		t.Fatalf("%q: tool calls got %+v, want %+v", body, g, w)
 	}
 }

@@ -77,7 +77,7 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	}
 	t := newCodecTap(res.Body, sse, a.codec(x), func(t *tap) {
 		x.usage = t.usage
-		x.calls = t.ToolCalls()
+		x.calls = t.ToolCalls(g.digestKey(x.caller.principal.Tenant))
 		if t.err != nil {
 			x.upErr = t.err
 			if sse {
@@ -157,7 +157,7 @@ func (g *Gateway) inspectJSON(ctx context.Context, x *exchange, b []byte) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
-	x.usage, x.calls = usage, toolCalls(calls)
+	x.usage, x.calls = usage, toolCalls(calls, g.digestKey(x.caller.principal.Tenant))
 	if len(calls) == 0 {
 		return b, nil
 	}

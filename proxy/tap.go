@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +25,8 @@ type Usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// ToolCall is a tool call the model emitted, with its arguments reduced to a digest.
+// ToolCall is a tool call the model emitted, with its arguments reduced to a
+// keyed digest (toolArgsDigest).
 type ToolCall struct {
 	ID              string
 	Name            string
@@ -81,7 +81,7 @@ type tap struct {
 
 type toolCallAcc struct {
 	id, name string
-	args     hash.Hash
+	args     hash.Hash // SHA-256 of the arguments so far; keyed in toolCalls
 }
 
 func newToolCall(id, name string) *toolCallAcc {
@@ -317,16 +317,17 @@ func (t *tap) check(name string) error {
 	return t.authorize(name)
 }
 
-// ToolCalls returns the tool calls seen so far.
-func (t *tap) ToolCalls() []ToolCall { return toolCalls(t.calls) }
+// ToolCalls returns the tool calls seen so far, their arguments digested
+// under key, the caller's tenant key (toolArgsDigest).
+func (t *tap) ToolCalls(key []byte) []ToolCall { return toolCalls(t.calls, key) }
 
-func toolCalls(accs []*toolCallAcc) []ToolCall {
+func toolCalls(accs []*toolCallAcc, key []byte) []ToolCall {
 	if len(accs) == 0 {
 		return nil
 	}
 	out := make([]ToolCall, 0, len(accs))
 	for _, c := range accs {
-		out = append(out, ToolCall{ID: c.id, Name: c.name, ArgumentsDigest: hex.EncodeToString(c.args.Sum(nil))})
+		out = append(out, ToolCall{ID: c.id, Name: c.name, ArgumentsDigest: toolArgsDigest(key, c.args)})
 	}
 	return out
 }

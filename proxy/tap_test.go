@@ -75,11 +75,11 @@ func TestTapSSE(t *testing.T) {
 			if got, want := *finished.usage, (Usage{11, 7, 18}); got != want {
 				t.Errorf("usage = %+v, want %+v", got, want)
 			}
-			calls := finished.ToolCalls()
+			calls := finished.ToolCalls(tapKey)
 			if len(calls) != 1 || calls[0].ID != "call_9" || calls[0].Name != "get_weather" {
 				t.Fatalf("tool calls = %+v", calls)
 			}
-			if calls[0].ArgumentsDigest != sha256hex(`{"city":"Paris"}`) {
+			if calls[0].ArgumentsDigest != argsDigest(tapKey, `{"city":"Paris"}`) {
 				t.Errorf("arguments digest = %s", calls[0].ArgumentsDigest)
 			}
 			if finished.events != 7 {
@@ -132,7 +132,7 @@ func TestTapJSON(t *testing.T) {
 	if finished == nil || *finished.usage != (Usage{3, 4, 7}) {
 		t.Fatalf("usage not captured: %+v", finished)
 	}
-	if c := finished.ToolCalls(); len(c) != 1 || c[0].Name != "search" || c[0].ArgumentsDigest != sha256hex(`{"q":1}`) {
+	if c := finished.ToolCalls(tapKey); len(c) != 1 || c[0].Name != "search" || c[0].ArgumentsDigest != argsDigest(tapKey, `{"q":1}`) {
 		t.Fatalf("tool calls = %+v", c)
 	}
 }

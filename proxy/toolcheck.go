@@ -16,7 +16,7 @@ type toolUse struct {
 	name, server string
 	source       string // "model", "tool_result" or "mcp"
 	id           string // call id, when known
-	argsDigest   string // hex SHA-256 of the arguments, when known
+	argsDigest   string // keyed digest of the arguments (toolArgsDigest, keyedDigest), when known
 }
 
 // toolInput is the tool.call policy input for a use within an exchange: the

@@ -145,7 +145,7 @@ func TestChatFromMessagesStreamGolden(t *testing.T) {
 		if *fin.usage != (Usage{12, 9, 21}) {
 			t.Errorf("usage %+v", fin.usage)
 		}
-		if c := fin.ToolCalls(); len(c) != 1 || c[0].Name != "get_weather" || c[0].ArgumentsDigest != sha256hex(`{"city":"Paris"}`) {
+		if c := fin.ToolCalls(tapKey); len(c) != 1 || c[0].Name != "get_weather" || c[0].ArgumentsDigest != argsDigest(tapKey, `{"city":"Paris"}`) {
 			t.Errorf("tool calls %+v", c)
 		}
 		golden(t, "tool-use.chat.sse", out)
