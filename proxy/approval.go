@@ -301,7 +301,10 @@ func (g *Gateway) chatApproval(w http.ResponseWriter, r *http.Request, x *exchan
 		return gateResult{}
 	}
 	fields := append(bindingFields(in.Action, x.caller.principal, in), []byte(r.URL.Path), x.clientBody)
-	bodyMAC := hmac.New(sha256.New, g.cfg.DigestKey)
+	// A commitment to the whole body, prompt included: keyed per tenant
+	// like the prompt digest (docs/security-model.md, "Audit digests").
+	bodyMAC := hmac.New(sha256.New, g.digestKey(x.caller.principal.Tenant))
+	bodyMAC.Write([]byte("portcullis request body v1\x00"))
 	bodyMAC.Write(x.clientBody)
 	p := &parkable{c: x.caller, action: in.Action, in: in, d: x.decision,
 		digest: actionDigest(g.cfg.DigestKey, fields...),

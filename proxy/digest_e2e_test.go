@@ -89,3 +89,36 @@ func TestPromptDigestPerTenant(t *testing.T) {
 		t.Error("the prompt digest is keyed with the master key, not the tenant's")
 	}
 }
+
+// The body digest of a parked call's approval request commits to the
+// client's exact body under the caller's tenant key, as
+// docs/security-model.md says: HMAC-SHA256(key_t, "portcullis request body
+// v1\x00" || body).
+func TestApprovalBodyDigestPerTenant(t *testing.T) {
+	env := startGateway(t, envOptions{})
+	hc := env.httpClient(env.svid(identity.DevAppID))
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"refund order 42"}],` +
+		`"tools":[{"type":"function","function":{"name":"issue_refund","parameters":{"type":"object"}}}]}`
+	resp, err := hc.Post("https://"+env.addr+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("Portcullis-Approval-Id") == "" {
+		t.Fatalf("got %d, want the call parked for approval", resp.StatusCode)
+	}
+	var got any
+	for _, r := range env.recordsFor(requestID(t, resp)) {
+		if r["action"] == "approval.requested" {
+			got = get(r, "detail", "summary", "body_digest")
+		}
+	}
+	want := hmacHex(tenantKeyFor("acme"), "portcullis request body v1\x00", body)
+	if got != want {
+		t.Errorf("body_digest = %v, want %s", got, want)
+	}
+	if master := hmacHex([]byte(harnessDigestKey), body); got == master {
+		t.Error("body_digest is keyed with the master key")
+	}
+}
