@@ -37,6 +37,17 @@ type VerifyOptions struct {
 	// Checkpoint is a signed checkpoint the auditor kept (it needs Key): the
 	// log must be an extension of it.
 	Checkpoint []byte
+	// Extends are tree heads the caller opened itself (a signature checked
+	// or not, as it chose): for each, the log must hold at least Size
+	// records and the tree of its first Size records must have Root.
+	Extends []NamedCheckpoint
+}
+
+// NamedCheckpoint is a tree head the log must extend, and what errors call
+// it (e.g. the file it came from).
+type NamedCheckpoint struct {
+	Name string
+	Checkpoint
 }
 
 // VerifyError names the first record (or segment) that failed verification.
@@ -108,6 +119,9 @@ func VerifyWith(dir string, o VerifyOptions) (Report, error) {
 			return Report{}, err
 		}
 		targets = append(targets, rootTarget{c: c, what: "the checkpoint you kept"})
+	}
+	for _, e := range o.Extends {
+		targets = append(targets, rootTarget{c: e.Checkpoint, what: e.Name})
 	}
 	stored, latest, err := storedTargets(dir, o.Key)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/portcullis-dev/portcullis/audit"
@@ -153,19 +154,36 @@ func newAuditConsistencyCmd() *cobra.Command {
 		Long: `Consistency prints, as JSON, the RFC 6962 consistency proof between two trees
 of the log in DIR, after checking that the log matches both. OLD and NEW are
 signed checkpoint files, or tree sizes. With --key the checkpoints'
-signatures are checked too. It fails (exit 1) when the log does not match a
-checkpoint: the log was rewritten or forked after it was signed.`,
+signatures are checked too (and those of the log's stored checkpoints).
+
+First it verifies the records themselves, as 'audit verify' does: the hash
+chain, the stored hashes the proof is built from, the stored checkpoints,
+and that the tree of the first OLD and NEW records has each checkpoint's
+root. It fails (exit 1), naming the segment, record and reason, when the log
+holds fewer records than NEW or does not match a checkpoint: records were
+changed, removed or cut from the end, or the log was forked after the
+checkpoint was signed.`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := audit.OpenReader(args[0])
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			var heads [2]treeHead
-			for i, arg := range args[1:] {
-				if heads[i], err = resolveHead(cmd, r, arg, key); err != nil {
+			dir := args[0]
+			var v note.Verifier
+			if key != "" {
+				var err error
+				if v, err = loadVerifier(key); err != nil {
 					return err
+				}
+			}
+			var heads [2]treeHead
+			var extends []audit.NamedCheckpoint
+			for i, arg := range args[1:] {
+				h, err := parseHead(cmd, arg, v)
+				if err != nil {
+					return err
+				}
+				heads[i] = h
+				if h.Checkpoint != "" {
+					extends = append(extends, audit.NamedCheckpoint{Name: [2]string{"OLD", "NEW"}[i] + " (" + arg + ")",
+						Checkpoint: audit.Checkpoint{Origin: h.Origin, Size: h.Size, Root: h.Root}})
 				}
 			}
 			old, nw := heads[0], heads[1]
@@ -175,6 +193,29 @@ checkpoint: the log was rewritten or forked after it was signed.`,
 			if old.Size > nw.Size {
 				return fmt.Errorf("audit consistency: OLD has %d records, NEW %d: give the older one first", old.Size, nw.Size)
 			}
+			// The proof is built from dir/hashes, which is derived: check the
+			// records it derives from, and the hashes against them, first.
+			rep, err := audit.VerifyWith(dir, audit.VerifyOptions{Key: v, Extends: extends})
+			if err != nil {
+				return fmt.Errorf("audit consistency: audit log %s is NOT intact: %w", dir, err)
+			}
+			if rep.Records < nw.Size {
+				return fmt.Errorf("audit consistency: NEW size %d is beyond the log's %d records", nw.Size, rep.Records)
+			}
+			if rep.Stored < nw.Size {
+				return fmt.Errorf("audit consistency: %s/hashes covers %d records, NEW %d: the gateway completes it when it next opens the log", dir, rep.Stored, nw.Size)
+			}
+			r, err := audit.OpenReader(dir)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			for i, arg := range args[1:] {
+				if err := matchHead(r, &heads[i], arg); err != nil {
+					return err
+				}
+			}
+			old, nw = heads[0], heads[1]
 			p, err := r.ProveConsistency(old.Size, nw.Size)
 			if err != nil {
 				return err
@@ -192,37 +233,42 @@ checkpoint: the log was rewritten or forked after it was signed.`,
 	return cmd
 }
 
-// resolveHead turns a checkpoint file or a size into a tree head that the
-// log matches.
-func resolveHead(cmd *cobra.Command, r *audit.Reader, arg, key string) (treeHead, error) {
+// parseHead turns a checkpoint file or a size into a tree head; a size's
+// root is left for matchHead. With v, a checkpoint's signature must verify.
+func parseHead(cmd *cobra.Command, arg string, v note.Verifier) (treeHead, error) {
 	if n, err := strconv.ParseUint(arg, 10, 64); err == nil {
-		root, err := r.TreeHash(n)
-		return treeHead{Size: n, Root: root}, err
+		return treeHead{Size: n}, nil
 	}
 	msg, err := readInput(cmd, arg)
 	if err != nil {
 		return treeHead{}, fmt.Errorf("audit consistency: %w", err)
 	}
 	var c audit.Checkpoint
-	if key != "" {
-		v, err := loadVerifier(key)
-		if err != nil {
-			return treeHead{}, err
-		}
+	if v != nil {
 		c, err = audit.OpenCheckpoint(msg, v)
-		if err != nil {
-			return treeHead{}, fmt.Errorf("audit consistency: %s: %w", arg, err)
-		}
-	} else if c, err = parseUnverified(msg); err != nil {
+	} else {
+		c, err = parseUnverified(msg)
+	}
+	if err != nil {
 		return treeHead{}, fmt.Errorf("audit consistency: %s: %w", arg, err)
 	}
-	root, err := r.TreeHash(c.Size)
-	if err != nil {
-		return treeHead{}, fmt.Errorf("audit consistency: %s covers %d records: %w", arg, c.Size, err)
-	}
-	if root != c.Root {
-		return treeHead{}, fmt.Errorf("audit consistency: the log's first %d records have root %s, %s says %s: the log was rewritten",
-			c.Size, base64.StdEncoding.EncodeToString(root[:]), arg, base64.StdEncoding.EncodeToString(c.Root[:]))
-	}
 	return treeHead{Origin: c.Origin, Size: c.Size, Root: c.Root, Checkpoint: string(msg)}, nil
+}
+
+// matchHead fills in a size's root from the reader's (verified) stored
+// hashes, and checks a checkpoint's root against them once more.
+func matchHead(r *audit.Reader, h *treeHead, arg string) error {
+	root, err := r.TreeHash(h.Size)
+	if err != nil {
+		return fmt.Errorf("audit consistency: %s: %w", arg, err)
+	}
+	if h.Checkpoint == "" {
+		h.Root = root
+		return nil
+	}
+	if root != h.Root {
+		return fmt.Errorf("audit consistency: the log's first %d records have root %s, %s says %s: the log was rewritten",
+			h.Size, base64.StdEncoding.EncodeToString(root[:]), arg, base64.StdEncoding.EncodeToString(h.Root[:]))
+	}
+	return nil
 }
