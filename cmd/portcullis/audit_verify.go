@@ -52,8 +52,16 @@ func verifyLogs(cmd *cobra.Command, dirs, keyArgs, ckptFiles []string) error {
 		if err != nil {
 			return fmt.Errorf("audit verify: %w", err)
 		}
-		origin, _, _ := strings.Cut(string(b), "\n")
-		kept = append(kept, keptCheckpoint{file: f, origin: origin, msg: b})
+		c, err := parseUnverified(b)
+		if err != nil {
+			return fmt.Errorf("audit verify: --checkpoint %s is not a signed checkpoint: %w", f, err)
+		}
+		for _, k := range kept {
+			if k.origin == c.Origin {
+				return fmt.Errorf("audit verify: --checkpoint %s and %s are both of origin %q: keep one per log", k.file, f, c.Origin)
+			}
+		}
+		kept = append(kept, keptCheckpoint{file: f, origin: c.Origin, msg: b})
 	}
 	w := cmd.OutOrStdout()
 	if len(dirs) == 1 && len(keys) <= 1 && len(kept) <= 1 {
@@ -87,8 +95,20 @@ func verifyLogs(cmd *cobra.Command, dirs, keyArgs, ckptFiles []string) error {
 			failed++
 		}
 	}
+	var unmatched []string
+	for _, k := range kept {
+		if _, ok := origins[k.origin]; !ok {
+			unmatched = append(unmatched, fmt.Sprintf("--checkpoint %s (origin %q) matches none of the logs", k.file, k.origin))
+		}
+	}
+	for _, u := range unmatched {
+		fmt.Fprintln(w, u)
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d audit logs are NOT intact", failed, len(dirs))
+	}
+	if len(unmatched) > 0 {
+		return fmt.Errorf("audit verify: %s", strings.Join(unmatched, "; "))
 	}
 	fmt.Fprintf(w, "all %d audit logs are intact\n", len(dirs))
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +38,15 @@ func TestAuditVerifySeveralLogs(t *testing.T) {
 		lines[1] = []byte(strings.Replace(string(lines[1]), "llm.invoke", "llm.invokE", 1))
 		return lines
 	})
+	keptC := replicaLog(t, "gw-c.example/audit", 4).keep(t)
+	proof := filepath.Join(t.TempDir(), "proof.json")
+	out, err := runCLI(t, "", "audit", "prove", a.dir, "--seq", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(proof, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -58,6 +68,13 @@ func TestAuditVerifySeveralLogs(t *testing.T) {
 			"audit log " + a.dir + " (origin gw-a.example/audit) is intact",
 			"audit log " + tampered.dir + " is NOT intact",
 			"audit log " + b.dir + " (origin gw-b.example/audit) is intact"}},
+		{"a kept checkpoint that is no checkpoint", []string{a.dir, b.dir, "--key", a.vkey, "--key", b.vkey,
+			"--checkpoint", proof}, "--checkpoint " + proof + " is not a signed checkpoint", nil},
+		{"a kept checkpoint of no verified log", []string{a.dir, b.dir, "--key", a.vkey, "--key", b.vkey,
+			"--checkpoint", keptA, "--checkpoint", keptC}, "--checkpoint " + keptC + ` (origin "gw-c.example/audit") matches none of the logs`, []string{
+			"extends the checkpoint in " + keptA}},
+		{"two kept checkpoints of one log", []string{a.dir, b.dir, "--key", a.vkey, "--key", b.vkey,
+			"--checkpoint", keptA, "--checkpoint", a.storedCheckpoint(t, 0)}, `both of origin "gw-a.example/audit"`, nil},
 		{"two logs, one origin", []string{a.dir, twin.dir}, "1 of 2", []string{
 			`same origin "gw-a.example/audit" as ` + a.dir}},
 	} {
