@@ -87,6 +87,18 @@ type plan struct {
 // plans builds the primary plan and one per usable fallback. A fallback that
 // cannot serve the request (another format, a pinned provider) is left out;
 // the primary's failure is the client's error.
+// servable reports, before the steps that park an approval or reserve a
+// budget, whether the request's API can be served by its route at all: a
+// request its primary provider's format cannot serve (count_tokens on an
+// OpenAI-format model, say) is refused at once, not after a human
+// approved it.
+func servable(x *exchange) error {
+	if adapterFor(x.req.API, x.route.Provider.Format) == nil {
+		return noAdapterError(x, x.route)
+	}
+	return nil
+}
+
 func (g *Gateway) plans(x *exchange) ([]*plan, error) {
 	var out []*plan
 	for i, rt := range x.route.candidates() {

@@ -131,6 +131,8 @@ func (g *Gateway) serveLLM(w http.ResponseWriter, r *http.Request) {
 		status, code, msg = http.StatusForbidden, codeToolDenied, m
 		x.decision.Allow = false
 		x.decision.Reasons = append(x.decision.Reasons, why)
+	} else if err := servable(x); err != nil {
+		status, code, msg = http.StatusBadRequest, codeBadRequest, err.Error()
 	} else if ap := g.chatApproval(w, r, x, in); ap.refused() {
 		status, code, msg = ap.status, ap.code, ap.msg
 		x.decision.Allow = false

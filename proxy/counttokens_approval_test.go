@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,5 +35,38 @@ func TestCountTokensNoToolApproval(t *testing.T) {
 	var apiErr *anthropic.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden || !strings.Contains(apiErr.RawJSON(), "approval_required") {
 		t.Errorf("the Messages call: err = %v, want 403 approval_required (else the check above proves nothing)", err)
+	}
+}
+
+// A count its model's provider cannot serve (an OpenAI-format model) is
+// refused at once, even where every call of the model needs an approval: a
+// human is not asked to approve what could never be served. A count of an
+// Anthropic-format model in the same list is parked as a call would be.
+func TestCountTokensUnservableAsksNoApproval(t *testing.T) {
+	env := startGateway(t, envOptions{routes: multiRoutes,
+		bundleDir: bundleWithApprovals(t, []string{"gpt-4o-mini", "claude-sonnet-4-5"}, []string{})})
+	hc := env.httpClient(env.svid(identity.DevAppID))
+	for _, tc := range []struct {
+		model  string
+		status int
+		parked bool
+	}{
+		{"gpt-4o-mini", http.StatusBadRequest, false},
+		{"claude-sonnet-4-5", http.StatusForbidden, true},
+	} {
+		resp, err := hc.Post("https://"+env.addr+"/v1/messages/count_tokens", "application/json",
+			strings.NewReader(`{"model":"`+tc.model+`","messages":[{"role":"user","content":"x"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (resp.Header.Get("Portcullis-Approval-Id") != "") != tc.parked {
+			t.Errorf("%s: got %d, approval %q, %s; want %d, parked %v", tc.model, resp.StatusCode,
+				resp.Header.Get("Portcullis-Approval-Id"), b, tc.status, tc.parked)
+		}
+	}
+	if n := len(env.fake.Requests()); n != 0 {
+		t.Errorf("the provider got %d requests", n)
 	}
 }

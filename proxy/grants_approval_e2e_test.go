@@ -18,12 +18,19 @@ import (
 // the given purposes need a human approval: data, not Rego.
 func bundleWithGrantApprovals(t *testing.T, purposes ...string) string {
 	t.Helper()
+	return bundleWithApprovals(t, []string{}, purposes)
+}
+
+// bundleWithApprovals copies the default bundle and makes every call of the
+// given models, and grants for the given purposes, need a human approval.
+func bundleWithApprovals(t *testing.T, models, purposes []string) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, policy.DefaultBundle()); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := json.Marshal(map[string]any{
-		"tools": []string{"issue_refund", "delete_records"}, "models": []string{}, "grant_purposes": purposes,
+		"tools": []string{"issue_refund", "delete_records"}, "models": models, "grant_purposes": purposes,
 	})
 	if err := os.WriteFile(filepath.Join(dir, "approvals", "data.json"), data, 0o600); err != nil {
 		t.Fatal(err)
