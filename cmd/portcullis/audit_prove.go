@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -118,6 +119,9 @@ tree. It needs nothing but the proof and the verifier key.`,
 			var p audit.Proof
 			if err := dec.Decode(&p); err != nil {
 				return fmt.Errorf("audit check-proof: %s: %w", args[0], err)
+			}
+			if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+				return fmt.Errorf("audit check-proof: %s: data after the proof's JSON object", args[0])
 			}
 			c, err := audit.CheckProof(&p, v)
 			if err != nil {

@@ -106,3 +106,29 @@ func TestAuditProveStaleHashes(t *testing.T) {
 		t.Fatalf("prove of a changed record: %v", err)
 	}
 }
+
+// TestAuditCheckProofTrailingData: a proof file is one JSON object and
+// nothing after it but whitespace.
+func TestAuditCheckProofTrailingData(t *testing.T) {
+	tl := newTestLog(t, 12)
+	proof, err := runCLI(t, "", "audit", "prove", tl.dir, "--seq", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, stdin, wantErr string
+	}{
+		{"as printed", proof, ""},
+		{"trailing whitespace", proof + "\n \t\r\n", ""},
+		{"trailing garbage", proof + "garbage", "data after the proof"},
+		{"a second object", proof + "{}", "data after the proof"},
+		{"a second proof", proof + proof, "data after the proof"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runCLI(t, tc.stdin, "audit", "check-proof", "-", "--key", tl.vkey)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("got %v, want error %q", err, tc.wantErr)
+			}
+		})
+	}
+}
