@@ -35,6 +35,9 @@ prev. A malformed record stops the export with an error naming it; run
 					return fmt.Errorf("audit export: --until: %w", err)
 				}
 			}
+			if !from.IsZero() && !to.IsZero() && from.After(to) {
+				return fmt.Errorf("audit export: --since %s is after --until %s", since, until)
+			}
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
 			err = exportRecords(args[0], from, to, w)
 			if ferr := w.Flush(); err == nil {
