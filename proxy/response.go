@@ -33,6 +33,31 @@ func isEventStream(contentType string) bool {
 	return err == nil && mt == "text/event-stream"
 }
 
+// relayedProviderHeaders are the provider's response headers a client gets:
+// those that describe the body and when to retry. The rest describe the
+// gateway's account with the provider (organization and project ids, its
+// rate-limit counters), the provider's request ids (relayed under
+// X-Upstream-Request-Id), cookies or redirections, and stay with the
+// gateway.
+var relayedProviderHeaders = map[string]bool{
+	"Content-Type":     true,
+	"Content-Length":   true,
+	"Content-Encoding": true,
+	"Cache-Control":    true,
+	"Retry-After":      true,
+	"Trailer":          true,
+}
+
+// keepProviderHeaders deletes from h every header not in
+// relayedProviderHeaders.
+func keepProviderHeaders(h http.Header) {
+	for k := range h {
+		if !relayedProviderHeaders[k] {
+			delete(h, k)
+		}
+	}
+}
+
 // modifyResponse runs when the provider's response headers arrive, before
 // anything is written to the client. Streams are tapped event by event; a
 // JSON answer of a model API is read whole (bounded), translated if need
@@ -41,12 +66,14 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	x := exchangeFrom(res.Request.Context())
 	x.status = res.StatusCode
 	h := res.Header
-	if up := h.Get("X-Request-Id"); up != "" {
+	up := h.Get("X-Request-Id")
+	if up == "" {
+		up = h.Get("Request-Id") // Anthropic's name for it
+	}
+	keepProviderHeaders(h)
+	if up != "" {
 		h.Set("X-Upstream-Request-Id", up)
 	}
-	h.Del("X-Request-Id") // ours is already set on the response
-	h.Del("Set-Cookie")
-	h.Del("Openai-Organization")
 	h.Set("X-Portcullis-Provider", x.route.Provider.Name)
 	a := x.plan.adapter
 	sse := isEventStream(h.Get("Content-Type"))
