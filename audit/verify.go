@@ -53,7 +53,8 @@ type NamedCheckpoint struct {
 // VerifyError names the first record (or segment) that failed verification.
 // Line is 1-based within Segment (0 when the problem is the segment itself);
 // Seq is the seq the line claims, or -1 when unknown; Offset is the byte
-// offset of the line in the segment file.
+// offset of the line in the segment file. Error names the offset, e.g.
+// "audit: segment 00000000000000000000.log at byte 812, line 5 (seq 4): …".
 type VerifyError struct {
 	Segment string
 	Line    int
@@ -68,6 +69,13 @@ func (e *VerifyError) detail() string {
 	var b strings.Builder
 	b.WriteString("segment ")
 	b.WriteString(e.Segment)
+	// Line 1 is at byte 0; an Offset of 0 on a later line means unknown.
+	if e.Offset > 0 || e.Line == 1 {
+		fmt.Fprintf(&b, " at byte %d", e.Offset)
+		if e.Line > 0 {
+			b.WriteByte(',')
+		}
+	}
 	if e.Line > 0 {
 		fmt.Fprintf(&b, " line %d", e.Line)
 	}
@@ -159,12 +167,12 @@ func storedTargets(dir string, v note.Verifier) ([]rootTarget, Checkpoint, error
 		var c Checkpoint
 		if v != nil {
 			if c, err = OpenCheckpoint(n.msg, v); err != nil {
-				return nil, latest, fail("%v", err)
+				return nil, latest, fail("%s", unprefixed(err))
 			}
 		} else {
 			body, _ := splitNote(n.msg)
 			if c, err = ParseCheckpoint(body); err != nil {
-				return nil, latest, fail("%v", err)
+				return nil, latest, fail("%s", unprefixed(err))
 			}
 		}
 		if i > 0 {
@@ -184,6 +192,10 @@ func storedTargets(dir string, v note.Verifier) ([]rootTarget, Checkpoint, error
 	}
 	return out, latest, nil
 }
+
+// unprefixed is err's text without the package prefix, for a reason inside
+// an error that has it already.
+func unprefixed(err error) string { return strings.TrimPrefix(err.Error(), "audit: ") }
 
 // verifyState is what Verify carries from record to record.
 type verifyState struct {
@@ -211,7 +223,7 @@ func verify(dir string, targets []rootTarget) (Report, error) {
 		defer f.Close()
 		st.hashes = bufio.NewReaderSize(f, 64<<10)
 	}
-	if err := st.checkRoots(segs[0].name, 0); err != nil {
+	if err := st.checkRoots(segs[0].name, 0, 0); err != nil {
 		return rep, err
 	}
 	p := startVerifyPipeline(segs)
@@ -254,7 +266,7 @@ func verify(dir string, targets []rootTarget) (Report, error) {
 }
 
 // checkRoots compares the tree so far with every checkpoint of its size.
-func (st *verifyState) checkRoots(seg string, line int) error {
+func (st *verifyState) checkRoots(seg string, line int, off int64) error {
 	for len(st.targets) > 0 && st.targets[0].c.Size == st.seq {
 		t := st.targets[0]
 		root, err := st.tree.root()
@@ -262,7 +274,7 @@ func (st *verifyState) checkRoots(seg string, line int) error {
 			return fmt.Errorf("audit: verify: %w", err)
 		}
 		if root != t.c.Root {
-			return &VerifyError{Segment: seg, Line: line, Seq: int64(st.seq) - 1, Reason: fmt.Sprintf("tree of %d records has root %s, %s says %s: the log was rewritten", st.seq, base64.StdEncoding.EncodeToString(root[:]), t.what, base64.StdEncoding.EncodeToString(t.c.Root[:]))}
+			return &VerifyError{Segment: seg, Line: line, Seq: int64(st.seq) - 1, Offset: off, Reason: fmt.Sprintf("tree of %d records has root %s, %s says %s: the log was rewritten", st.seq, base64.StdEncoding.EncodeToString(root[:]), t.what, base64.StdEncoding.EncodeToString(t.c.Root[:]))}
 		}
 		st.targets = st.targets[1:]
 	}

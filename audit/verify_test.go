@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -256,10 +257,56 @@ func TestVerifyErrorWording(t *testing.T) {
 		{VerifyError{Segment: "000000.log", Line: 17, Seq: 16, Reason: "prev mismatch: want a, got b"}, "audit: segment 000000.log line 17 (seq 16): prev mismatch: want a, got b"},
 		{VerifyError{Segment: "x.log", Line: 3, Seq: -1, Reason: "line is not valid JSON"}, "audit: segment x.log line 3: line is not valid JSON"},
 		{VerifyError{Segment: "x.log", Seq: -1, Reason: "segment gap"}, "audit: segment x.log: segment gap"},
+		{VerifyError{Segment: "x.log", Line: 5, Seq: 4, Offset: 812, Reason: "prev mismatch"}, "audit: segment x.log at byte 812, line 5 (seq 4): prev mismatch"},
+		{VerifyError{Segment: "x.log", Line: 1, Seq: 0, Reason: "prev mismatch"}, "audit: segment x.log at byte 0, line 1 (seq 0): prev mismatch"},
+		{VerifyError{Segment: "x.log", Seq: -1, Offset: 1030, Reason: "10 bytes of NUL padding"}, "audit: segment x.log at byte 1030: 10 bytes of NUL padding"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("got %q, want %q", got, tt.want)
 		}
+	}
+}
+
+// TestVerifyErrorNamesOffset: a failure names the segment byte offset of
+// the bad line, as docs/audit-format.md says, for a record and for a
+// checkpoint, each with the package prefix once.
+func TestVerifyErrorNamesOffset(t *testing.T) {
+	l, dir := openTest(t, Options{})
+	appendN(t, l, 10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var off int
+	editLines(t, firstSegment(dir), func(l [][]byte) [][]byte {
+		for _, line := range l[:5] {
+			off += len(line)
+		}
+		l[5] = bytes.Replace(l[5], []byte(`"req-5"`), []byte(`"req-X"`), 1)
+		return l
+	})
+	_, err := Verify(dir)
+	want := fmt.Sprintf("audit: segment %s at byte %d, line 6 (seq 5): ", segmentName(0), off)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want it to begin %q", err, want)
+	}
+}
+
+// TestVerifyCheckpointErrorPrefixedOnce: a stored checkpoint that does not
+// verify is named once with the package prefix, not twice.
+func TestVerifyCheckpointErrorPrefixedOnce(t *testing.T) {
+	l, dir := openTest(t, Options{})
+	appendN(t, l, 3)
+	s, _ := testSigner(t, "gw-1", 1)
+	if _, err := l.SignCheckpoint(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, other := testSigner(t, "gw-1", 2)
+	_, err := VerifyWith(dir, VerifyOptions{Key: other})
+	if err == nil || strings.Count(err.Error(), "audit:") != 1 || !strings.Contains(err.Error(), "checkpoint 0 at byte 0: checkpoint:") {
+		t.Errorf("got %v, want one audit: prefix and the checkpoint's position", err)
 	}
 }

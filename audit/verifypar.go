@@ -313,7 +313,7 @@ func (st *verifyState) chunk(s segment, c *chunk) (int, error) {
 		st.seq++
 		n++
 		if len(st.targets) > 0 && st.seq == st.targets[0].c.Size {
-			if err := st.checkRoots(s.name, lineNo); err != nil {
+			if err := st.checkRoots(s.name, lineNo, li.off); err != nil {
 				return n, err
 			}
 		}

@@ -29,7 +29,7 @@ func verifySeq(dir string, targets []rootTarget) (Report, error) {
 		defer f.Close()
 		st.hashes = bufio.NewReaderSize(f, 64<<10)
 	}
-	if err := st.checkRoots(segs[0].name, 0); err != nil {
+	if err := st.checkRoots(segs[0].name, 0, 0); err != nil {
 		return rep, err
 	}
 	for i, s := range segs {
@@ -116,7 +116,7 @@ func (st *verifyState) segmentSeq(s segment) (int, error) {
 		st.seq++
 		n++
 		if len(st.targets) > 0 && st.seq == st.targets[0].c.Size {
-			if err := st.checkRoots(s.name, sc.line); err != nil {
+			if err := st.checkRoots(s.name, sc.line, off); err != nil {
 				return n, err
 			}
 		}
