@@ -12,7 +12,8 @@ const maxJSONDepth = 10000
 
 // checkBody checks the event part of a record line: b is everything after
 // the fixed header `{"seq":N,"time":"T","prev":"P",`, so it must be the rest
-// of one JSON object, members then `}`, with nothing after it. The whole line
+// of one JSON object, members then `}`, with nothing after it, not even
+// whitespace. The whole line
 // must be valid UTF-8 and valid JSON (RFC 8259), and the object's top-level
 // member names must be distinct, written without escapes, and not be seq,
 // time or prev again. It is one pass over the bytes, several times faster
@@ -70,15 +71,23 @@ func checkBody(b []byte) error {
 		if !s.byte('}') {
 			return errJSON
 		}
-		s.space()
-		if s.i != len(b) {
-			return errJSON
+		if s.i == len(b) {
+			return nil
 		}
-		return nil
+		if s.space(); s.i == len(b) {
+			// The writer ends every line with the object's '}': whitespace
+			// after it (a '\r', a space) is valid JSON but a changed or
+			// foreign line.
+			return errTrailing
+		}
+		return errJSON
 	}
 }
 
-var errJSON = errors.New("line is not valid JSON")
+var (
+	errJSON     = errors.New("line is not valid JSON")
+	errTrailing = errors.New(`whitespace (a \r or a space) after the record's closing }: a record ends at its }`)
+)
 
 // jsonScanner is a strict RFC 8259 recognizer over b.
 type jsonScanner struct {

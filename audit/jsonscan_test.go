@@ -21,6 +21,9 @@ func bodyOracle(b []byte) bool {
 	if !utf8.Valid(b) || !json.Valid(obj) {
 		return false
 	}
+	if bytes.HasSuffix(b, []byte{' '}) || bytes.HasSuffix(b, []byte{'\t'}) || bytes.HasSuffix(b, []byte{'\r'}) || bytes.HasSuffix(b, []byte{'\n'}) {
+		return false // nothing follows the closing }, not even whitespace
+	}
 	if bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("}")) {
 		return false // the header's trailing comma needs a member after it
 	}
@@ -59,7 +62,10 @@ func TestCheckBody(t *testing.T) {
 		ok   bool
 	}{
 		{`"type":"x"}`, true},
-		{` "type" : "x" , "detail" : {"a":[1,-2.5e+3,true,false,null,"\u00e9\n"]} } `, true},
+		{` "type" : "x" , "detail" : {"a":[1,-2.5e+3,true,false,null,"\u00e9\n"]} }`, true},
+		{`"type":"x"} `, false}, // nothing follows the object, not even whitespace
+		{`"type":"x"}` + "\r", false},
+		{`"type":"x"}` + "\t\n", false},
 		{`"type":"x","detail":{"type":1,"type":2}}`, true}, // nested duplicates are JSON's business
 		{`"type":"x","type":"y"}`, false},
 		{`"type":"x","seq":1}`, false},

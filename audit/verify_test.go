@@ -73,7 +73,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				l[3] = bytes.Replace(l[3], []byte(`"req-3"`), []byte(`"req-3 `), 1)
 				return l
 			},
-			want: VerifyError{Line: 4, Seq: -1, Reason: "not valid JSON"},
+			want: VerifyError{Line: 4, Seq: 3, Reason: "not valid JSON"},
 		},
 		{
 			name:   "removed line",
@@ -121,7 +121,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				l[3] = bytes.TrimSuffix(l[3], []byte("\n"))
 				return l
 			},
-			want: VerifyError{Line: 4, Seq: -1, Reason: "not valid JSON"},
+			want: VerifyError{Line: 4, Seq: 3, Reason: "not valid JSON"},
 		},
 		{
 			name: "first record's prev not zero",
@@ -137,7 +137,15 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				l[2] = append(bytes.TrimSuffix(l[2], []byte("\n")), '\r', '\n')
 				return l
 			},
-			want: VerifyError{Line: 4, Seq: 3, Reason: "prev mismatch"},
+			want: VerifyError{Line: 3, Seq: 2, Reason: "after the record's closing }"},
+		},
+		{
+			name: "space after the record",
+			tamper: func(l [][]byte) [][]byte {
+				l[5] = append(bytes.TrimSuffix(l[5], []byte("\n")), ' ', '\n')
+				return l
+			},
+			want: VerifyError{Line: 6, Seq: 5, Reason: "after the record's closing }"},
 		},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -285,7 +286,7 @@ func (st *verifyState) chunk(s segment, c *chunk) (int, error) {
 			return &VerifyError{Segment: s.name, Line: lineNo, Seq: seq, Offset: li.off, Reason: fmt.Sprintf(format, args...)}
 		}
 		if li.err != nil {
-			return n, bad(-1, "%v", li.err)
+			return n, bad(claimedSeq(c.data[li.start:li.end]), "%v", li.err)
 		}
 		h := &li.h
 		if h.seq != st.seq {
@@ -325,4 +326,25 @@ func (st *verifyState) chunk(s segment, c *chunk) (int, error) {
 		return n, &VerifyError{Segment: s.name, Line: c.stop.line, Seq: -1, Offset: c.stop.off, Reason: c.stop.reason}
 	}
 	return n, nil
+}
+
+// claimedSeq is the seq a line that failed to parse says it has, for the
+// error naming it, or -1 when not even its `{"seq":N,` prefix is readable.
+func claimedSeq(line []byte) int64 {
+	rest, ok := bytes.CutPrefix(line, []byte(seqKey))
+	if !ok {
+		return -1
+	}
+	n := 0
+	for n < len(rest) && n < 20 && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	if n == 0 || n == len(rest) || rest[n] != ',' || (n > 1 && rest[0] == '0') {
+		return -1
+	}
+	seq, err := strconv.ParseInt(string(rest[:n]), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return seq
 }

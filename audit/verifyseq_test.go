@@ -86,7 +86,7 @@ func (st *verifyState) segmentSeq(s segment) (int, error) {
 		}
 		h, err := parseHeader(line)
 		if err != nil {
-			return n, bad(-1, "%v", err)
+			return n, bad(claimedSeq(line), "%v", err)
 		}
 		if h.seq != st.seq {
 			return n, bad(int64(h.seq), "seq mismatch: want %d, got %d", st.seq, h.seq)
