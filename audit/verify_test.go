@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -316,5 +317,30 @@ func TestVerifyCheckpointErrorPrefixedOnce(t *testing.T) {
 	_, err := VerifyWith(dir, VerifyOptions{Key: other})
 	if err == nil || strings.Count(err.Error(), "audit:") != 1 || !strings.Contains(err.Error(), "checkpoint 0 at byte 0: checkpoint:") {
 		t.Errorf("got %v, want one audit: prefix and the checkpoint's position", err)
+	}
+}
+
+// TestVerifyChecksIndex: readers find records through dir/index, so a
+// wrong entry fails verify, naming the record; a short index (a crash
+// before the writer completed it) does not.
+func TestVerifyChecksIndex(t *testing.T) {
+	l, dir := openTest(t, Options{})
+	appendN(t, l, 10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, indexFile)
+	good := readFile(t, path)
+	if len(good) != 10*indexEntry {
+		t.Fatalf("index is %d bytes, want %d", len(good), 10*indexEntry)
+	}
+	bad := bytes.Clone(good)
+	binary.BigEndian.PutUint64(bad[4*indexEntry:], binary.BigEndian.Uint64(good[5*indexEntry:]))
+	writeFile(t, path, bad)
+	checkVerifyError(t, dir, VerifyError{Segment: segmentName(0), Line: 5, Seq: 4, Reason: "index entry 4 (dir/index) says byte "})
+
+	writeFile(t, path, good[:6*indexEntry])
+	if rep, err := Verify(dir); err != nil || rep.Records != 10 {
+		t.Errorf("short index: got %+v, %v", rep, err)
 	}
 }

@@ -310,6 +310,9 @@ func (st *verifyState) chunk(s segment, c *chunk) (int, error) {
 				st.stored++
 			}
 		}
+		if msg := st.checkIndex(h.seq, li.off); msg != "" {
+			return n, bad(int64(h.seq), "%s", msg)
+		}
 		st.prev = li.chain
 		st.seq++
 		n++

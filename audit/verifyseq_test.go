@@ -29,6 +29,10 @@ func verifySeq(dir string, targets []rootTarget) (Report, error) {
 		defer f.Close()
 		st.hashes = bufio.NewReaderSize(f, 64<<10)
 	}
+	if f, err := os.Open(filepath.Join(dir, indexFile)); err == nil {
+		defer f.Close()
+		st.index = bufio.NewReaderSize(f, 64<<10)
+	}
 	if err := st.checkRoots(segs[0].name, 0, 0); err != nil {
 		return rep, err
 	}
@@ -111,6 +115,9 @@ func (st *verifyState) segmentSeq(s segment) (int, error) {
 			if st.hashes != nil {
 				st.stored++
 			}
+		}
+		if msg := st.checkIndex(h.seq, off); msg != "" {
+			return n, bad(int64(h.seq), "%s", msg)
 		}
 		st.prev = HashLine(line)
 		st.seq++
