@@ -46,3 +46,22 @@ func BenchmarkPatchBody(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRequestKeyCheck is what refusing ambiguous request bodies costs
+// each model request (serveLLM runs uniqueKeys over the whole body).
+func BenchmarkRequestKeyCheck(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"chat_1KB", benchChatBody}, {"tools", benchToolBody}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := uniqueKeys(bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
