@@ -24,13 +24,13 @@ func goldenEvents() []*Event {
 		{
 			Type: "decision", RequestID: "req-1", Action: "llm.invoke",
 			Principal: &Principal{SPIFFEID: "spiffe://example.org/tenant/acme/agent/triage", TrustDomain: "example.org", Kind: "agent", Tenant: "acme", Name: "triage"},
-			Request:   &Request{API: "chat.completions", Model: "gpt-4o-mini", Provider: "openai", UpstreamModel: "gpt-4o-mini-2024-07-18", MaxTokens: 256, Prompt: &Prompt{Bytes: 1187, Messages: 3, Digest: "hmac-sha256:9f2c"}, Tools: []string{"search"}},
+			Request:   &Request{API: "chat.completions", Model: "gpt-4o-mini", Provider: "openai", UpstreamModel: "gpt-4o-mini-2024-07-18", MaxTokens: 256, Prompt: &Prompt{Bytes: 1187, Messages: 3, Digest: "6a421b70c572afe73cb349960f835b7a0c1f583b851c341dacd57b8d19189c55"}, Tools: []string{"search"}},
 			Decision:  &Decision{Allow: true, Reasons: []string{"tenant model allowed"}, Revision: "rev-7", Obligations: map[string]any{"max_tokens": 256}},
 		},
 		{
 			Type: "completion", RequestID: "req-1", Action: "llm.invoke", Status: 200,
 			Usage:     &Usage{PromptTokens: 301, CompletionTokens: 42, TotalTokens: 343},
-			ToolCalls: []ToolCall{{ID: "call_1", Name: "search", ArgumentsDigest: "hmac-sha256:41d0"}},
+			ToolCalls: []ToolCall{{ID: "call_1", Name: "search", ArgumentsDigest: "45099b63ec44022d6d9f38e7698585f15ef9bd638758be582c87c3b001a86ad2"}},
 			LatencyMS: 812.5,
 		},
 	}
