@@ -144,9 +144,16 @@ Run a model -> MCP tool -> model chain (the fake MCP server is at /mcp/tools):
 
   go run ./examples/toolchain -addr localhost:%[1]s -dev-dir %[4]s
 
-Then verify the audit log:
+Then verify the audit log, with the signatures of its checkpoints (the verifier key is
+what an auditor is given; the signing key stays with the gateway):
 
-  go run ./cmd/portcullis audit verify %[5]s
+  go run ./cmd/portcullis audit verify %[5]s \
+    --key "$(go run ./cmd/portcullis audit key --key-file %[5]s.signing-key)"
+
+and ask for the inclusion proof of a response's record (its X-Portcullis-Audit-Seq), once
+a checkpoint covers it (one is signed every minute and at shutdown):
+
+  go run ./cmd/portcullis audit prove %[5]s --seq N
 
 `, port, identity.DevTrustDomain, fakeURL, devDir, auditDir, pem("app.pem"), pem("app-key.pem"), pem("bundle.pem"))
 }

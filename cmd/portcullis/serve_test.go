@@ -133,12 +133,26 @@ func TestDevModeAsANewUserWouldRunIt(t *testing.T) {
 		t.Fatal("serve did not shut down")
 	}
 
-	var vout bytes.Buffer
+	// The banner's verify command, the verifier key included.
+	auditDir := filepath.Join(dataDir, "audit")
+	if !strings.Contains(banner, "audit key --key-file "+auditDir+".signing-key") {
+		t.Errorf("banner lacks the verifier key command")
+	}
+	var kout, vout bytes.Buffer
 	cmd := newRootCmd()
+	cmd.SetOut(&kout)
+	cmd.SetArgs([]string{"audit", "key", "--key-file", auditDir + ".signing-key"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("audit key: %v", err)
+	}
+	cmd = newRootCmd()
 	cmd.SetOut(&vout)
-	cmd.SetArgs([]string{"audit", "verify", filepath.Join(dataDir, "audit")})
+	cmd.SetArgs([]string{"audit", "verify", auditDir, "--key", strings.TrimSpace(kout.String())})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("audit verify: %v", err)
+	}
+	if !strings.Contains(vout.String(), "signatures verified") {
+		t.Errorf("verify did not check the signatures: %q", vout.String())
 	}
 	// startup, a decision and a completion for each of the three calls, shutdown
 	if !strings.Contains(vout.String(), "intact: 8 records") {
