@@ -17,11 +17,14 @@ var benchToolBody = []byte(`{"model":"gpt-4o-mini","stream":true,"messages":[` +
 	`"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},` +
 	`{"type":"function","function":{"name":"search","parameters":{"type":"object"}}}]}`)
 
+// benchRequests are the bodies the request benchmarks read.
+var benchRequests = []struct {
+	name string
+	body []byte
+}{{"chat_1KB", benchChatBody}, {"tools", benchToolBody}}
+
 func BenchmarkParseChatRequest(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		body []byte
-	}{{"chat_1KB", benchChatBody}, {"tools", benchToolBody}} {
+	for _, bc := range benchRequests {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.body)))
 			b.ReportAllocs()
@@ -50,10 +53,7 @@ func BenchmarkPatchBody(b *testing.B) {
 // BenchmarkRequestKeyCheck is what refusing ambiguous request bodies costs
 // each model request (serveLLM runs uniqueKeys over the whole body).
 func BenchmarkRequestKeyCheck(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		body []byte
-	}{{"chat_1KB", benchChatBody}, {"tools", benchToolBody}} {
+	for _, bc := range benchRequests {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.body)))
 			b.ReportAllocs()
