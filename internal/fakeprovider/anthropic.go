@@ -283,6 +283,21 @@ func antStop(f finish) string {
 	return "end_turn"
 }
 
+// anthropicServes fails the exchange and reports false when model is not
+// one the fake serves in the Anthropic format, or when the scenario asks
+// for an error.
+func (x *exchange) anthropicServes(model string, sc scenario) bool {
+	if modelKind(model) != "anthropic" || x.s.checkModel(model, "anthropic") != nil {
+		x.fail(&apiError{status: http.StatusNotFound, message: "model: " + model})
+		return false
+	}
+	if sc.errStatus != 0 {
+		x.fail(errScenario(sc.errStatus))
+		return false
+	}
+	return true
+}
+
 // messages answers POST /v1/messages.
 func (x *exchange) messages() {
 	if e := requireVersion(x.r); e != nil {
@@ -294,12 +309,7 @@ func (x *exchange) messages() {
 		x.fail(e)
 		return
 	}
-	if modelKind(c.model) != "anthropic" || x.s.checkModel(c.model, "anthropic") != nil {
-		x.fail(&apiError{status: http.StatusNotFound, message: "model: " + c.model})
-		return
-	}
-	if c.sc.errStatus != 0 {
-		x.fail(errScenario(c.sc.errStatus))
+	if !x.anthropicServes(c.model, c.sc) {
 		return
 	}
 	r, err := answer(c.convo, c.sc, func(i int) string { return fmt.Sprintf("toolu_fake%08d%02d", x.seq, i) })

@@ -2,7 +2,6 @@ package fakeprovider
 
 import (
 	"encoding/json"
-	"net/http"
 )
 
 // countTokensRequest is what a count_tokens body may not carry, read to
@@ -53,12 +52,7 @@ func (x *exchange) countTokens() {
 		x.fail(e)
 		return
 	}
-	if modelKind(c.model) != "anthropic" || x.s.checkModel(c.model, "anthropic") != nil {
-		x.fail(&apiError{status: http.StatusNotFound, message: "model: " + c.model})
-		return
-	}
-	if c.sc.errStatus != 0 {
-		x.fail(errScenario(c.sc.errStatus))
+	if !x.anthropicServes(c.model, c.sc) {
 		return
 	}
 	if !x.sleep(c.sc.slow) {
